@@ -1,0 +1,49 @@
+# Two commands matter: `make run` (set up everything, then run the system) and
+# `make test` (the whole suite against real RabbitMQ and PostgreSQL).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+KEYRING ?= var/keys/keyring.json
+
+.PHONY: run setup broker keys migrate test test-unit lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: set up (venv, broker, dev keys, migrations) and run all services in the foreground
+run: setup
+	$(BIN)/bridgeline up
+
+setup: $(STAMP) broker keys migrate
+
+broker:
+	@deploy/scripts/ensure-rabbitmq.sh
+
+keys: $(STAMP)
+	@test -f $(KEYRING) || $(BIN)/bridgeline keys init
+
+migrate: $(STAMP)
+	$(BIN)/bridgeline db upgrade
+
+## test: the whole suite (unit, integration on real PostgreSQL + RabbitMQ, e2e processes)
+test: $(STAMP)
+	@deploy/scripts/ensure-rabbitmq.sh
+	@deploy/scripts/ensure-postgres.sh
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not integration and not e2e"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,2 @@
+"""The accommodation service: the ADA interactive process, role-filtered views,
+schedule conflicts."""

@@ -1,0 +1,9 @@
+"""Settings of the referral service (see shared.config for every variable)."""
+
+from shared.config import Settings
+
+SERVICE_NAME = "referral"
+
+
+def load_settings() -> Settings:
+    return Settings.from_env(SERVICE_NAME)

@@ -1,0 +1,1 @@
+"""Bridgeline's shared library: the mechanisms every service uses, never domain rules."""

@@ -1,0 +1,91 @@
+"""Settings read from the environment, once, at the composition root.
+
+Nothing here connects to anything: services and commands build their engines and
+connections from these values in their own `bootstrap()`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+SERVICE_PORTS = {"referral": 8081, "accommodation": 8082, "attestation": 8083}
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def var_dir(env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("BRIDGELINE_VAR_DIR", "var")).resolve()
+
+
+def database_url(name: str, env: dict[str, str] | None = None) -> str:
+    """The database URL for one service ("referral", ...) or for the shared "directory".
+
+    `<NAME>_DATABASE_URL` wins. Otherwise `DATABASE_URL` names a server and a database
+    name prefix: `postgresql://host/bridgeline` gives `bridgeline_referral`, and so on,
+    so one variable switches every service to PostgreSQL without them sharing tables.
+    Without either, each gets its own SQLite file under the var directory.
+    """
+    env = os.environ if env is None else env
+    explicit = env.get(f"{name.upper()}_DATABASE_URL")
+    if explicit:
+        return explicit
+    base = env.get("DATABASE_URL")
+    if base:
+        parts = urlsplit(base)
+        prefix = parts.path.lstrip("/") or "bridgeline"
+        return urlunsplit(parts._replace(path=f"/{prefix}_{name}"))
+    return f"sqlite:///{var_dir(env) / (name + '.db')}"
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service process needs to know about its surroundings."""
+
+    service: str
+    database_url: str
+    directory_database_url: str
+    amqp_url: str = DEFAULT_AMQP_URL
+    exchange: str = "bridgeline.events"
+    port: int = 8080
+    public_base_url: str = "http://localhost:8080"
+    environment: str = "dev"
+    var_dir: Path = field(default_factory=lambda: Path("var").resolve())
+    keyring_path: Path = field(default_factory=lambda: Path("var/keys/keyring.json").resolve())
+    max_content_length: int = 1024 * 1024
+    auth_cache_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    @property
+    def is_dev(self) -> bool:
+        return self.environment == "dev"
+
+    @classmethod
+    def from_env(cls, service: str, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        prefix = service.upper()
+        port = int(env.get(f"{prefix}_PORT", SERVICE_PORTS.get(service, 8080)))
+        vdir = var_dir(env)
+        return cls(
+            service=service,
+            database_url=database_url(service, env),
+            directory_database_url=database_url("directory", env),
+            amqp_url=env.get("AMQP_URL", DEFAULT_AMQP_URL),
+            exchange=env.get("BRIDGELINE_EXCHANGE", "bridgeline.events"),
+            port=port,
+            public_base_url=env.get(f"{prefix}_PUBLIC_URL", f"http://localhost:{port}").rstrip("/"),
+            environment=env.get("BRIDGELINE_ENV", "dev"),
+            var_dir=vdir,
+            keyring_path=Path(env.get("BRIDGELINE_KEYRING", str(vdir / "keys" / "keyring.json"))),
+            max_content_length=int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
+            auth_cache_seconds=min(float(env.get("AUTH_CACHE_SECONDS", 10)), 30.0),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,70 @@
+"""`bridgeline up`: every service and its worker in the foreground, for development.
+
+Each service runs under gunicorn on its port and has one worker process. Ctrl-C (or
+SIGTERM) stops them all cleanly; if any process dies, the others are stopped too, so a
+broken setup never looks half alive. Production runs the same commands under its own
+supervisor (see docker-compose.yml and deploy/).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from shared.config import Settings
+from shared.services import SERVICE_NAMES
+
+GRACE_SECONDS = 15.0
+
+
+def service_commands(service: str, workers: int) -> list[list[str]]:
+    settings = Settings.from_env(service)
+    web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{settings.port}",
+           "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
+           "--graceful-timeout", "10", f"{service}.app:create_app()"]
+    worker = [sys.executable, "-m", "shared.cli", "worker", "--service", service]
+    return [web, worker]
+
+
+def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for proc in processes:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@click.command()
+@click.option("--web-workers", default=lambda: int(os.environ.get("WEB_CONCURRENCY", 1)),
+              show_default="WEB_CONCURRENCY or 1", type=int)
+def up(web_workers: int) -> None:
+    """Run the three services and their workers until Ctrl-C."""
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    processes = [subprocess.Popen(cmd, start_new_session=True)  # noqa: S603 - our own argv
+                 for service in SERVICE_NAMES for cmd in service_commands(service, web_workers)]
+    for service in SERVICE_NAMES:
+        click.echo(f"{service}: http://127.0.0.1:{Settings.from_env(service).port}", err=True)
+    while not stopping:
+        if any(proc.poll() is not None for proc in processes):
+            click.echo("A Bridgeline process exited; stopping the others.", err=True)
+            break
+        time.sleep(0.5)
+    _stop_all(processes)
+    failed = [p for p in processes if p.returncode not in (0, -signal.SIGTERM)]
+    sys.exit(1 if failed and not stopping else 0)

@@ -1,0 +1,1 @@
+"""The web layer every service shares: app factory, problems, auth, idempotency, paging."""

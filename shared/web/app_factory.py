@@ -1,0 +1,92 @@
+"""The one Flask app factory every service uses.
+
+A service brings its blueprints; the factory adds what all services share: problem+json
+errors, request ids, a JSON access log (route template, never the raw path, which may
+hold a link token), security headers, a body size limit, JSON-only API bodies,
+metrics, OpenAPI 3.1 at `/openapi.json` and a reference page at `/docs`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+
+from flask import Flask, Response, g, request
+from flask_smorest import Blueprint
+
+from shared.runtime import ServiceRuntime
+from shared.web import ops
+from shared.web.docs import render_docs
+from shared.web.errors import ProblemApi, register_error_handlers
+from shared.web.metrics import HttpMetrics
+from shared.web.problems import Problem
+
+access_log = logging.getLogger("bridgeline.access")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
+                       blueprints: Iterable[Blueprint] = (),
+                       json_prefixes: tuple[str, ...] = ("/v1/",)) -> Flask:
+    settings = runtime.settings
+    app = Flask(settings.service)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        API_TITLE=title,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"info": {"description": description},
+                          "servers": [{"url": settings.public_base_url}]},
+    )
+    app.extensions["bridgeline"] = runtime
+    api = ProblemApi(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "bl1 client token"})
+    register_error_handlers(app)
+    for blp in (ops.blp, *blueprints):
+        api.register_blueprint(blp)
+    metrics = HttpMetrics(settings.service)
+    _install_request_hooks(app, metrics, json_prefixes)
+    app.add_url_rule("/metrics", "metrics", metrics.render)
+    app.add_url_rule("/docs", "docs", lambda: render_docs(api.spec.to_dict()))
+    return app
+
+
+def _install_request_hooks(app: Flask, metrics: HttpMetrics,
+                           json_prefixes: tuple[str, ...]) -> None:
+    @app.before_request
+    def start() -> None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            raise Problem(413, "Content Too Large",
+                          detail=f"The body is over this service's limit of {limit} bytes.")
+        if (request.method in BODY_METHODS and request.path.startswith(json_prefixes)
+                and (request.content_length or request.headers.get("Transfer-Encoding"))
+                and not request.is_json):
+            raise Problem(415, "Unsupported Media Type",
+                          detail="Send the body as application/json.")
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        principal = g.get("principal")
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        metrics.observe(request.method, route, response.status_code, elapsed)
+        access_log.info("request", extra={"fields": {
+            "request_id": g.get("request_id"), "method": request.method, "route": route,
+            "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
+            "client_id": principal.client_id if principal else None}})
+        return response

@@ -1,0 +1,170 @@
+"""`Idempotency-Key` for endpoints that create.
+
+Same client + same key + same request  → the first response, replayed (with
+`Idempotent-Replayed: true`); same key + a different request → 422; a request still
+running under the key → 409. Keys are kept 24 hours, scoped to the client, and only
+2xx responses are remembered (a failed request may simply be retried).
+
+Stored responses can hold link URLs and other secrets, so they are encrypted (system
+subject, AAD bound to the client and the key's hash); the key itself is stored hashed.
+A reservation whose request died mid-way is taken over after `LEASE`, trading a rare
+duplicate after a crash for never wedging a key for a day.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Callable
+from copy import deepcopy
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from flask import Response, current_app, make_response, request
+from flask_smorest.utils import deepupdate
+from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.crypto import SYSTEM_SUBJECT, Aad
+from shared.db import UtcDateTime, mechanism_metadata
+from shared.web.auth import current_principal
+from shared.web.problems import Problem
+
+F = TypeVar("F", bound=Callable[..., Any])
+RETENTION = timedelta(hours=24)
+LEASE = timedelta(seconds=60)
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    mechanism_metadata,
+    Column("client_id", String(40), primary_key=True),
+    Column("key_hash", String(64), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_ciphertext", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
+
+def _sha256(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+class IdempotencyStore:
+    def __init__(self, engine: Engine, cipher: Any) -> None:
+        self.engine = engine
+        self.cipher = cipher
+
+    def reserve(self, client_id: str, key_hash: str, request_hash: str,
+                now: datetime) -> tuple[str, Any]:
+        """("new", None) | ("replay", (status, body)) | ("mismatch", None) | ("busy", None)"""
+        t = idempotency_keys
+        with self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash,
+                                         t.c.expires_at <= now))
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            created = conn.execute(insert(t).values(
+                client_id=client_id, key_hash=key_hash, request_hash=request_hash,
+                created_at=now, expires_at=now + RETENTION).on_conflict_do_nothing())
+            if created.rowcount == 1:
+                return "new", None
+            row = conn.execute(select(t).where(t.c.client_id == client_id,
+                                               t.c.key_hash == key_hash)).one()
+            if row.request_hash != request_hash:
+                return "mismatch", None
+            if row.status_code is not None:
+                return "replay", (row.status_code, self._open(client_id, key_hash,
+                                                              row.response_ciphertext))
+            taken = conn.execute(update(t).where(
+                t.c.client_id == client_id, t.c.key_hash == key_hash,
+                t.c.status_code.is_(None), t.c.created_at < now - LEASE).values(created_at=now))
+            return ("new", None) if taken.rowcount == 1 else ("busy", None)
+
+    def complete(self, client_id: str, key_hash: str, status: int, body: str) -> None:
+        t = idempotency_keys
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash)
+                         .values(status_code=status,
+                                 response_ciphertext=self._seal(client_id, key_hash, body)))
+
+    def release(self, client_id: str, key_hash: str) -> None:
+        t = idempotency_keys
+        with self.engine.begin() as conn:
+            conn.execute(delete(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash,
+                                         t.c.status_code.is_(None)))
+
+    def prune(self, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(idempotency_keys)
+                                .where(idempotency_keys.c.expires_at <= now)).rowcount
+
+    def _seal(self, client_id: str, key_hash: str, body: str) -> str:
+        aad = Aad(client_id, "idempotency_keys", key_hash, "response")
+        return self.cipher.encrypt(body, subject=SYSTEM_SUBJECT, aad=aad)
+
+    def _open(self, client_id: str, key_hash: str, token: str) -> str:
+        aad = Aad(client_id, "idempotency_keys", key_hash, "response")
+        return str(self.cipher.decrypt(token, subject=SYSTEM_SUBJECT, aad=aad))
+
+
+def idempotent(view: F) -> F:
+    """Honour `Idempotency-Key` on a create endpoint. Place it below `@requires_roles`."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(*args, **kwargs)
+        if not KEY_PATTERN.match(key):
+            raise Problem(400, "Invalid Idempotency Key",
+                          detail="Idempotency-Key must be 1 to 255 visible ASCII characters.")
+        runtime = current_app.extensions["bridgeline"]
+        store = IdempotencyStore(runtime.engine, runtime.cipher)
+        client_id = current_principal().client_id
+        key_hash = _sha256(key.encode())
+        fingerprint = _sha256(request.method.encode(), request.path.encode(), request.get_data())
+        outcome, stored = store.reserve(client_id, key_hash, fingerprint, datetime.now(UTC))
+        if outcome == "replay":
+            return _replayed(*stored)
+        if outcome == "mismatch":
+            raise Problem(422, "Idempotency Key Reused", detail=(
+                "This Idempotency-Key was used for a different request; use a new key."))
+        if outcome == "busy":
+            raise Problem(409, "Request In Progress", headers={"Retry-After": "1"}, detail=(
+                "A request with this Idempotency-Key is still being processed."))
+        return _run_and_remember(store, client_id, key_hash, view, args, kwargs)
+
+    wrapper._apidoc = deepupdate(  # type: ignore[attr-defined]
+        deepcopy(getattr(view, "_apidoc", {})),
+        {"manual_doc": {"parameters": [{
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "description": "Replays the first response for 24 h when the request is resent.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255}}]}})
+    return wrapper  # type: ignore[return-value]
+
+
+def _run_and_remember(store: IdempotencyStore, client_id: str, key_hash: str,
+                      view: Callable[..., Any], args: Any, kwargs: Any) -> Response:
+    try:
+        response = make_response(view(*args, **kwargs))
+    except BaseException:
+        store.release(client_id, key_hash)
+        raise
+    if 200 <= response.status_code < 300:
+        store.complete(client_id, key_hash, response.status_code, response.get_data(as_text=True))
+    else:
+        store.release(client_id, key_hash)
+    return response
+
+
+def _replayed(status: int, body: str) -> Response:
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
