@@ -45,5 +45,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## bench: the benchmark scripts (ratios against baselines measured in the same run)
+bench: $(STAMP)
+	@deploy/scripts/ensure-rabbitmq.sh
+	@deploy/scripts/ensure-postgres.sh
+	$(BIN)/python bench/crypto_bench.py
+	$(BIN)/python bench/messaging_bench.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

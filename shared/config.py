@@ -7,6 +7,7 @@ connections from these values in their own `bootstrap()`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,12 +16,12 @@ SERVICE_PORTS = {"referral": 8081, "accommodation": 8082, "attestation": 8083}
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
-def var_dir(env: dict[str, str] | None = None) -> Path:
+def var_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("BRIDGELINE_VAR_DIR", "var")).resolve()
 
 
-def database_url(name: str, env: dict[str, str] | None = None) -> str:
+def database_url(name: str, env: Mapping[str, str] | None = None) -> str:
     """The database URL for one service ("referral", ...) or for the shared "directory".
 
     `<NAME>_DATABASE_URL` wins. Otherwise `DATABASE_URL` names a server and a database

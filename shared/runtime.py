@@ -40,7 +40,7 @@ def build_runtime(settings: Settings, *, cipher: Any = None,
     if cipher is None:
         from shared.crypto import build_field_cipher
 
-        cipher = build_field_cipher(settings)
+        cipher = build_field_cipher(settings, engine=directory.engine)
     return ServiceRuntime(
         settings=settings,
         engine=engine,

@@ -42,7 +42,8 @@ def platform_tasks(runtime: Any, handlers: dict[str, Callable[..., None]]) -> li
     tasks = [
         BackgroundTask("relay", OutboxRelay(runtime.engine, s.amqp_url, s.exchange).run_forever),
         BackgroundTask("webhooks",
-                       WebhookDeliverer(runtime.engine, endpoints, runtime.cipher).run_forever),
+                       WebhookDeliverer(runtime.engine, endpoints, runtime.cipher,
+                                        allow_insecure_urls=s.is_dev).run_forever),
     ]
     if handlers:
         consumer = ConsumerRunner(runtime.engine, s.amqp_url, s.exchange, s.service,

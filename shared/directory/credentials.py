@@ -13,7 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-TOKEN_VERSION = "bl1"
+TOKEN_VERSION = "bl1"  # noqa: S105 - a format tag, not a secret
 _TOKEN = re.compile(r"^bl1\.(cli_[a-z2-7]{26})\.([A-Za-z0-9_-]{43})$")
 
 

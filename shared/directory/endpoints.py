@@ -62,7 +62,8 @@ class WebhookEndpoints:
             raise DirectoryError(f"{owner_id} has no webhook endpoint")
         secret = generate_secret()
         with self.engine.begin() as conn:
-            conn.execute(update(t.webhook_endpoints).where(t.webhook_endpoints.c.id == row.id).values(
+            conn.execute(update(t.webhook_endpoints)
+                         .where(t.webhook_endpoints.c.id == row.id).values(
                 secret_ciphertext=self._seal(owner_id, row.id, secret),
                 previous_secret_ciphertext=self._reseal_as_previous(row),
                 previous_secret_expires_at=self.clock() + SECRET_OVERLAP))
@@ -95,7 +96,8 @@ class WebhookEndpoints:
         if row.previous_secret_ciphertext and expires and expires > self.clock():
             secrets.append(self._open(row.owner_id, row.id, row.previous_secret_ciphertext,
                                       "previous_secret"))
-        return Endpoint(id=row.id, url=row.url, secrets=secrets, disabled=row.disabled_at is not None)
+        return Endpoint(id=row.id, url=row.url, secrets=secrets,
+                        disabled=row.disabled_at is not None)
 
     def _reseal_as_previous(self, row: Row[Any]) -> str:
         current = self._open(row.owner_id, row.id, row.secret_ciphertext, "secret")

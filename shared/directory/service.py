@@ -85,20 +85,21 @@ class Directory:
     ) -> tuple[ApiClient, ClientToken]:
         self._check_client_owner(role, employer_id, provider_id)
         token = ClientToken(client_id=new_id("cli"), secret=new_secret())
-        values = {
+        secret_hash = hash_secret(token.secret)
+        values: dict[str, object] = {
             "id": token.client_id,
             "role": role,
             "employer_id": employer_id,
             "provider_id": provider_id,
             "label": label,
-            "secret_hash": hash_secret(token.secret),
+            "secret_hash": secret_hash,
             "created_at": self.clock(),
             "revoked_at": None,
         }
         with self.engine.begin() as conn:
             conn.execute(insert(t.api_clients).values(**values))
         client = ApiClient(token.client_id, role, employer_id, provider_id,
-                           values["secret_hash"], revoked=False, label=label)
+                           secret_hash, revoked=False, label=label)
         return client, token
 
     def _check_client_owner(self, role: str, employer_id: str | None,

@@ -5,8 +5,8 @@
   30 s), which bounds how long a revoked token keeps working in any service.
 - `@requires_roles("hr", ...)` on a view states who may call it: 401 without a valid
   token, 403 for another role. It also documents the endpoint's security in OpenAPI.
-- `owned_or_404(tenant_id)` and `tenant_id()` keep queries inside the caller's tenant:
-  another tenant's resource is indistinguishable from a missing one.
+- `scoped(stmt, column)`, `owned_or_404(tenant)` and `tenant_id()` keep queries inside the
+  caller's tenant: another tenant's resource is indistinguishable from a missing one.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from shared.directory.service import Directory
 from shared.web.problems import Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S")
 CACHE_SIZE = 10_000
 
 
@@ -110,6 +111,13 @@ def tenant_id() -> str:
     if tenant is None:
         raise Problem(403, "Forbidden", detail="This endpoint serves an employer or provider.")
     return tenant
+
+
+def scoped(stmt: S, tenant_column: Any) -> S:
+    """Restrict a query to the caller's tenant, e.g.
+    `scoped(select(referrals), referrals.c.employer_id)`. Use it on every list and
+    lookup, so another tenant's rows are simply never found."""
+    return stmt.where(tenant_column == tenant_id())  # type: ignore[attr-defined]
 
 
 def owned_or_404(resource_tenant: str | None, what: str = "resource") -> None:

@@ -15,7 +15,8 @@ TEMPLATE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ info.title }} API reference</title>
 <style nonce="{{ nonce }}">
-body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
+body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
+color:#1b1b1b}
 code,pre{font-family:ui-monospace,monospace;background:#f3f3f3;padding:.1rem .3rem}
 .op{border-top:1px solid #ccc;padding:.6rem 0}.m{font-weight:700;text-transform:uppercase;
 display:inline-block;min-width:4.5rem}table{border-collapse:collapse}td,th{padding:.2rem .6rem;

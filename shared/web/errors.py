@@ -7,6 +7,7 @@ type and stack only, never by message).
 
 from __future__ import annotations
 
+import http
 import json
 import logging
 from typing import Any
@@ -82,7 +83,7 @@ class ProblemApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         if (error.code or 500) >= 500:
             original = getattr(error, "original_exception", None) or error
             log.error("unhandled error", exc_info=(type(original), original,
@@ -90,12 +91,16 @@ class ProblemApi(Api):
         return render_problem(problem_from_http(error))
 
     def _register_responses(self) -> None:
-        super()._register_responses()
-        for name, response in list(self.spec.components.responses_lazy.items()):
-            if "content" in response:
-                fixed = {"description": response["description"], "schema": self.ERROR_SCHEMA}
-                prepare_response(fixed, self.spec, PROBLEM_MEDIA_TYPE)
-                self.spec.components.responses_lazy[name] = fixed
+        """flask-smorest's lazily registered error responses, as problem+json."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        default = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(default, self.spec, PROBLEM_MEDIA_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, sel
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shared.crypto import SYSTEM_SUBJECT, Aad
+from shared.crypto import SYSTEM_SUBJECT, Aad, Erased
 from shared.db import UtcDateTime, mechanism_metadata
 from shared.web.auth import current_principal
 from shared.web.problems import Problem
@@ -72,8 +72,9 @@ class IdempotencyStore:
             insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
             created = conn.execute(insert(t).values(
                 client_id=client_id, key_hash=key_hash, request_hash=request_hash,
-                created_at=now, expires_at=now + RETENTION).on_conflict_do_nothing())
-            if created.rowcount == 1:
+                created_at=now, expires_at=now + RETENTION)
+                .on_conflict_do_nothing().returning(t.c.key_hash)).first()
+            if created is not None:
                 return "new", None
             row = conn.execute(select(t).where(t.c.client_id == client_id,
                                                t.c.key_hash == key_hash)).one()
@@ -111,7 +112,10 @@ class IdempotencyStore:
 
     def _open(self, client_id: str, key_hash: str, token: str) -> str:
         aad = Aad(client_id, "idempotency_keys", key_hash, "response")
-        return str(self.cipher.decrypt(token, subject=SYSTEM_SUBJECT, aad=aad))
+        body = self.cipher.decrypt(token, subject=SYSTEM_SUBJECT, aad=aad)
+        if isinstance(body, Erased):  # the system key is never erased; fail loudly if it is
+            raise RuntimeError("idempotency response key is erased")
+        return str(body)
 
 
 def idempotent(view: F) -> F:

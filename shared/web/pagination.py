@@ -77,6 +77,8 @@ def keyset_page(session: Session, stmt: Select[Any], created_col: ColumnElement[
     more = len(rows) > limit
     items = [row[0] if len(row) == 1 else row for row in rows[:limit]]
     last = items[-1] if items and more else None
-    next_cursor = (encode_cursor(getattr(last, created_col.key), getattr(last, id_col.key))
-                   if last is not None else None)
+    next_cursor = None
+    if last is not None:
+        next_cursor = encode_cursor(getattr(last, str(created_col.key)),
+                                    getattr(last, str(id_col.key)))
     return Page(data=items, next_cursor=next_cursor)

@@ -15,7 +15,7 @@ PROBLEM_BASE = "https://bridgeline.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
-class Problem(Exception):  # noqa: N818 - it is what RFC 9457 calls it
+class Problem(Exception):
     def __init__(
         self,
         status: int,

@@ -66,7 +66,9 @@ def test_readiness_follows_the_broker(stack, amqp_url):
     try:
         wait_for(lambda: (r := readyz()) is not None and r.status_code == 200, timeout=30)
         proxy.cut()
-        down = wait_for(lambda: (r := readyz()) is not None and r.status_code == 503 and r, timeout=15)
+        # (a 5xx Response is falsy, so hand wait_for a list holding it)
+        (down,) = wait_for(lambda: [r] if (r := readyz()) is not None and r.status_code == 503
+                           else None, timeout=15)
         assert down.headers["Content-Type"] == "application/problem+json"
         assert down.json()["checks"]["broker"] == "unavailable"
         assert requests.get(base + "/healthz", timeout=5).status_code == 200

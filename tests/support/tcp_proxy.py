@@ -1,12 +1,14 @@
 """A TCP proxy the tests control: put it between a process and RabbitMQ or PostgreSQL,
 then `cut()` to make the server unreachable (existing connections drop, new ones are
-refused) and `restore()` to bring it back — without touching the shared server."""
+refused, as a dead server would) and `restore()` to bring it back — without touching
+the shared server. `TcpProxy.for_url(url)` points at a URL's host and gives `proxy.url`."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
@@ -16,19 +18,33 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self.port = self._free_port()
+        self.url = ""
+
+    @classmethod
+    def for_url(cls, url: str, default_port: int = 5672) -> TcpProxy:
+        parts = urlsplit(url)
+        proxy = cls(parts.hostname or "127.0.0.1", parts.port or default_port)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
+        proxy.url = urlunsplit(parts._replace(netloc=netloc))
+        return proxy
 
     @staticmethod
     def _free_port() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+            return int(s.getsockname()[1])
 
     def start(self) -> TcpProxy:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
-        self._listener = listener
+        # A blocked accept() is not woken by close() from another thread, and the socket
+        # would keep listening; poll instead so cut() really stops accepting.
+        listener.settimeout(0.05)
+        with self._lock:
+            self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
@@ -48,17 +64,23 @@ class TcpProxy:
     stop = cut
 
     def _accept(self, listener: socket.socket) -> None:
-        while True:
+        while self._listener is listener:
             try:
                 client, _ = listener.accept()
-            except OSError:
-                return
+            except (TimeoutError, OSError):
+                continue
+            client.settimeout(None)
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
             except OSError:
                 client.close()
                 continue
             with self._lock:
+                if self._listener is not listener:  # cut while connecting
+                    client.close()
+                    upstream.close()
+                    return
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()

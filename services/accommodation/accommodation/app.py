@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from flask import Flask
 
+from accommodation.bootstrap import bootstrap
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web.app_factory import create_service_app
 
-from accommodation.bootstrap import bootstrap
-
-DESCRIPTION = "Workplace accommodation requests (the ADA interactive process), role-filtered views, schedule conflicts."
+DESCRIPTION = (
+    "Workplace accommodation requests (the ADA interactive process), "
+    "role-filtered views, schedule conflicts."
+)
 
 
 def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or bootstrap()
     configure_logging(runtime.settings.service, runtime.settings.log_level)
-    return create_service_app(runtime, title="Bridgeline accommodation API", description=DESCRIPTION)
+    return create_service_app(runtime, title="Bridgeline accommodation API",
+                              description=DESCRIPTION)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from accommodation.config import load_settings
 from shared.config import Settings
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.worker import BackgroundTask, platform_tasks
-
-from accommodation.config import load_settings
 
 # Event type -> handler(session, event). Filled as the service learns to react to events.
 EVENT_HANDLERS: dict[str, Callable[..., None]] = {}

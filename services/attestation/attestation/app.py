@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from flask import Flask
 
+from attestation.bootstrap import bootstrap
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web.app_factory import create_service_app
 
-from attestation.bootstrap import bootstrap
-
-DESCRIPTION = "Provider attendance in; consent-filtered, signed attestations out; utilization reports."
+DESCRIPTION = (
+    "Provider attendance in; consent-filtered, "
+    "signed attestations out; utilization reports."
+)
 
 
 def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or bootstrap()
     configure_logging(runtime.settings.service, runtime.settings.log_level)
-    return create_service_app(runtime, title="Bridgeline attestation API", description=DESCRIPTION)
+    return create_service_app(runtime, title="Bridgeline attestation API",
+                              description=DESCRIPTION)

@@ -1,4 +1,10 @@
-from shared.directory.credentials import ClientToken, hash_secret, new_secret, parse_token, secret_matches
+from shared.directory.credentials import (
+    ClientToken,
+    hash_secret,
+    new_secret,
+    parse_token,
+    secret_matches,
+)
 from shared.ids import is_id, new_id
 
 

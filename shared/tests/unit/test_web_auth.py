@@ -91,3 +91,26 @@ def test_another_tenants_resource_looks_missing():
         with pytest.raises(Problem) as exc:
             tenant_id()
         assert exc.value.status == 403
+
+
+def test_scoped_queries_never_see_another_tenants_rows(sqlite_url):
+    from flask import g
+    from sqlalchemy import Column, MetaData, String, Table, insert, select
+
+    from shared.db import make_engine
+    from shared.web.auth import scoped
+
+    md = MetaData()
+    rows = Table("rows", md, Column("id", String, primary_key=True), Column("employer_id", String))
+    engine = make_engine(sqlite_url)
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(rows), [{"id": "a1", "employer_id": "emp_a"},
+                                    {"id": "b1", "employer_id": "emp_b"}])
+    app = Flask("t")
+    with app.test_request_context(), engine.connect() as conn:
+        g.principal = Principal("cli_x", "hr", "emp_a", None)
+        assert conn.execute(scoped(select(rows.c.id), rows.c.employer_id)).scalars().all() == ["a1"]
+        lookup = scoped(select(rows.c.id).where(rows.c.id == "b1"), rows.c.employer_id)
+        assert conn.execute(lookup).first() is None
+    engine.dispose()
