@@ -27,6 +27,8 @@ class ServiceRuntime:
     authenticator: Authenticator
     cipher: Any
     readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # The service's own use cases (e.g. `ReferralServices`), set by its bootstrap().
+    domain: Any = None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from referral.bootstrap import bootstrap
+from referral.entrypoints import errors
+from referral.entrypoints import pages
+from referral.entrypoints.api import provider_webhooks, referrals
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web.app_factory import create_service_app
@@ -18,5 +21,8 @@ DESCRIPTION = (
 def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or bootstrap()
     configure_logging(runtime.settings.service, runtime.settings.log_level)
-    return create_service_app(runtime, title="Bridgeline referral API",
-                              description=DESCRIPTION)
+    app = create_service_app(runtime, title="Bridgeline referral API", description=DESCRIPTION,
+                             blueprints=[referrals.blp, provider_webhooks.blp])
+    app.register_blueprint(pages.blp)
+    errors.register(app)
+    return app

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
+from referral.adapters.directory_names import DirectoryNames
 from referral.config import load_settings
+from referral.entrypoints.consumer import event_handlers
+from referral.service_layer.handlers import ReferralServices
 from shared.config import Settings
+from shared.crypto import build_blind_index
+from shared.directory.endpoints import WebhookEndpoints
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.worker import BackgroundTask, platform_tasks
 
-# Event type -> handler(session, event). Filled as the service learns to react to events.
-EVENT_HANDLERS: dict[str, Callable[..., None]] = {}
+EXPIRY_INTERVAL_SECONDS = 30.0
 
 
 def bootstrap(settings: Settings | None = None, *, cipher: Any = None,
               broker_probe: Callable[[], bool] | None = None) -> ServiceRuntime:
-    return build_runtime(settings or load_settings(), cipher=cipher, broker_probe=broker_probe)
+    settings = settings or load_settings()
+    runtime = build_runtime(settings, cipher=cipher, broker_probe=broker_probe)
+    endpoints = WebhookEndpoints(runtime.directory.engine, runtime.cipher,
+                                 allow_insecure_urls=settings.is_dev)
+    runtime.domain = ReferralServices(
+        engine=runtime.engine, cipher=runtime.cipher,
+        blind_index=build_blind_index(settings),
+        names=DirectoryNames(runtime.directory, endpoints))
+    return runtime
 
 
 def worker_tasks(runtime: ServiceRuntime) -> list[BackgroundTask]:
     """The background loops `bridgeline worker --service referral` runs."""
-    return platform_tasks(runtime, EVENT_HANDLERS)
+    services: ReferralServices = runtime.domain
+    return [*platform_tasks(runtime, event_handlers(services)),
+            BackgroundTask("expiry", lambda stop: expire_until_stopped(services, stop))]
+
+
+def expire_until_stopped(services: ReferralServices, stop: threading.Event,
+                         interval: float = EXPIRY_INTERVAL_SECONDS) -> None:
+    """Expire unanswered links and lapsed consents, emitting their events."""
+    while not stop.is_set():
+        while services.expire_due() and not stop.is_set():
+            pass
+        stop.wait(interval)

@@ -1,0 +1,1 @@
+"""The referral domain: plain dataclasses and pure functions, no framework imports."""
