@@ -57,4 +57,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # path, which may hold a link token; our own access log replaces it.
     logging.getLogger("pika").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # pika's warning about a returned message quotes the start of its body; the relay
+    # logs the event id and type instead.
+    logging.getLogger("pika.adapters.blocking_connection").setLevel(logging.ERROR)
     _configured = True

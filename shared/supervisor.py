@@ -26,7 +26,9 @@ def service_commands(service: str, workers: int) -> list[list[str]]:
     settings = Settings.from_env(service)
     web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{settings.port}",
            "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
-           "--graceful-timeout", "10", f"{service}.app:create_app()"]
+           "--graceful-timeout", "10",
+           # three gunicorns on one host would fight over the default control socket
+           "--no-control-socket", f"{service}.app:create_app()"]
     worker = [sys.executable, "-m", "shared.cli", "worker", "--service", service]
     return [web, worker]
 
