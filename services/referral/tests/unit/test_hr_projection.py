@@ -1,4 +1,4 @@
-"""The HR projection over the whole table: origins × kinds × states × consent states ×
+"""The HR projection over the whole table: origins x kinds x states x consent states x
 link expired or not. The expectations are written out from DESIGN.md section 1, not
 derived from the code under test."""
 

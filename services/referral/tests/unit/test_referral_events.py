@@ -36,7 +36,7 @@ def with_provider_endpoint(world):
 
 def test_create_accept_revoke_publish_their_events_with_identities_sealed(world):
     with_provider_endpoint(world)
-    referral, token = world.create_direct(name="Zebulon Canary")
+    _referral, token = world.create_direct(name="Zebulon Canary")
     _, manage = world.accept(token, scopes=["schedule_needs"], name="Zebulon Canary")
     world.services.revoke(RevokeConsent(manage))
     seen = events(world)
@@ -52,7 +52,7 @@ def test_create_accept_revoke_publish_their_events_with_identities_sealed(world)
 
 
 def test_no_event_and_no_webhook_without_an_answer(world):
-    referral, token = world.create_direct()
+    _referral, token = world.create_direct()
     world.services.decline(DeclineReferral(token))
     assert [t for t, _ in events(world)] == ["referral.created", "referral.declined"]
     assert deliveries(world) == []
@@ -68,7 +68,7 @@ def test_a_self_referral_tells_the_provider_and_nobody_else(world):
 
 
 def test_links_expire_once_with_an_event(world):
-    referral, token = world.create_direct(ttl_days=1)
+    referral, _token = world.create_direct(ttl_days=1)
     services = world.services
     assert services.expire_due() == 0
     services.clock = lambda: referral.link_expires_at + timedelta(seconds=1)
