@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from accommodation.bootstrap import bootstrap
+from accommodation.entrypoints.api import schedule
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web.app_factory import create_service_app
@@ -19,4 +20,5 @@ def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or bootstrap()
     configure_logging(runtime.settings.service, runtime.settings.log_level)
     return create_service_app(runtime, title="Bridgeline accommodation API",
-                              description=DESCRIPTION)
+                              description=DESCRIPTION,
+                              blueprints=[schedule.blp])

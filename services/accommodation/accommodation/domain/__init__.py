@@ -1,0 +1,1 @@
+"""The accommodation domain: plain dataclasses and pure functions, no framework imports."""
