@@ -64,6 +64,9 @@ class Settings:
     max_content_length: int = 1024 * 1024
     auth_cache_seconds: float = 10.0
     log_level: str = "INFO"
+    # The service's own variables (`<SERVICE>_*`), e.g. ACCOMMODATION_HOLIDAYS: each
+    # service's config module reads what it knows from here.
+    service_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_dev(self) -> bool:
@@ -89,4 +92,5 @@ class Settings:
             max_content_length=int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
             auth_cache_seconds=min(float(env.get("AUTH_CACHE_SECONDS", 10)), 30.0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            service_env={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )

@@ -52,6 +52,19 @@ def platform_tasks(runtime: Any, handlers: dict[str, Callable[..., None]]) -> li
     return tasks
 
 
+def periodic(name: str, work: Callable[[], int], interval: float) -> BackgroundTask:
+    """A loop that calls `work` until it reports nothing done (0), then sleeps
+    `interval` seconds; for sweeps such as link expiry or overdue announcements."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            while work() and not stop.is_set():
+                pass
+            stop.wait(interval)
+
+    return BackgroundTask(name, run)
+
+
 def run_tasks(tasks: list[BackgroundTask], stop: threading.Event) -> None:
     """Run until `stop` is set or any task ends (then stop the others too)."""
     threads = [threading.Thread(target=_guarded(t, stop), name=t.name, daemon=True)

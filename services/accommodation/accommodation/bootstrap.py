@@ -5,20 +5,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from accommodation.config import load_settings
+from accommodation.config import holidays_text, load_settings, travel_minutes
+from accommodation.domain.calendar import BusinessCalendar, parse_holidays
+from accommodation.entrypoints.consumer import event_handlers
+from accommodation.service_layer.handlers import AccommodationServices
 from shared.config import Settings
+from shared.crypto import build_blind_index
 from shared.runtime import ServiceRuntime, build_runtime
-from shared.worker import BackgroundTask, platform_tasks
+from shared.worker import BackgroundTask, periodic, platform_tasks
 
-# Event type -> handler(session, event). Filled as the service learns to react to events.
-EVENT_HANDLERS: dict[str, Callable[..., None]] = {}
+OVERDUE_INTERVAL_SECONDS = 300.0
 
 
 def bootstrap(settings: Settings | None = None, *, cipher: Any = None,
               broker_probe: Callable[[], bool] | None = None) -> ServiceRuntime:
-    return build_runtime(settings or load_settings(), cipher=cipher, broker_probe=broker_probe)
+    settings = settings or load_settings()
+    runtime = build_runtime(settings, cipher=cipher, broker_probe=broker_probe)
+    runtime.domain = AccommodationServices(
+        engine=runtime.engine, cipher=runtime.cipher, blind_index=build_blind_index(settings),
+        calendar=BusinessCalendar(parse_holidays(holidays_text(settings))),
+        travel_minutes=travel_minutes(settings))
+    return runtime
 
 
 def worker_tasks(runtime: ServiceRuntime) -> list[BackgroundTask]:
     """The background loops `bridgeline worker --service accommodation` runs."""
-    return platform_tasks(runtime, EVENT_HANDLERS)
+    services: AccommodationServices = runtime.domain
+    return [*platform_tasks(runtime, event_handlers(services)),
+            periodic("overdue", services.announce_overdue, OVERDUE_INTERVAL_SECONDS)]
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,7 @@ from shared.config import Settings
 from shared.crypto import build_blind_index
 from shared.directory.endpoints import WebhookEndpoints
 from shared.runtime import ServiceRuntime, build_runtime
-from shared.worker import BackgroundTask, platform_tasks
+from shared.worker import BackgroundTask, periodic, platform_tasks
 
 EXPIRY_INTERVAL_SECONDS = 30.0
 
@@ -36,13 +35,5 @@ def worker_tasks(runtime: ServiceRuntime) -> list[BackgroundTask]:
     """The background loops `bridgeline worker --service referral` runs."""
     services: ReferralServices = runtime.domain
     return [*platform_tasks(runtime, event_handlers(services)),
-            BackgroundTask("expiry", lambda stop: expire_until_stopped(services, stop))]
+            periodic("expiry", services.expire_due, EXPIRY_INTERVAL_SECONDS)]
 
-
-def expire_until_stopped(services: ReferralServices, stop: threading.Event,
-                         interval: float = EXPIRY_INTERVAL_SECONDS) -> None:
-    """Expire unanswered links and lapsed consents, emitting their events."""
-    while not stop.is_set():
-        while services.expire_due() and not stop.is_set():
-            pass
-        stop.wait(interval)
