@@ -50,6 +50,8 @@ class Names(Protocol):
 
     def provider_endpoint_id(self, provider_id: str) -> str | None: ...
 
+    def provider_secrets(self, provider_id: str) -> list[str]: ...
+
 
 @dataclass
 class ReferralServices:
@@ -228,7 +230,10 @@ class ReferralServices:
             referral.apply_provider_update(cmd.update_type)
             _record_update(referral, cmd)
             repo.save(referral)
-            if cmd.update_type != "intake.scheduled" and referral.consent is not None:
+            # Only under a live consent: after revocation or expiry nothing more goes out.
+            if cmd.update_type != "intake.scheduled" and referral.consent is not None \
+                    and referral.consent.status(self.clock().date()) \
+                    is consent_rules.ConsentStatus.GRANTED:
                 self.outbox.add(conn, messages.enrollment_event(referral, cmd.update_type))
         return True
 
