@@ -34,10 +34,11 @@ migrate: $(STAMP)
 test: $(STAMP)
 	@deploy/scripts/ensure-rabbitmq.sh
 	@deploy/scripts/ensure-postgres.sh
+	@deploy/scripts/ensure-browser.sh
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -m "not integration and not e2e and not browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

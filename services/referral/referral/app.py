@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from referral.bootstrap import bootstrap
-from referral.entrypoints import errors
-from referral.entrypoints import pages
+from referral.entrypoints import errors, pages
 from referral.entrypoints.api import provider_webhooks, referrals
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime

@@ -73,10 +73,10 @@ def test_access_log_has_the_route_template_never_the_path_or_body(platform, capl
     from shared.logs import JsonFormatter
 
     app = platform.app("referral")
-    app.add_url_rule("/r/<token>", "page", lambda token: "ok")
+    app.add_url_rule("/probe/<token>", "probe", lambda token: "ok")
     token = "tok-Zanzibar-Quokka-4471"
     with caplog.at_level(logging.INFO, logger="bridgeline.access"):
-        app.test_client().get(f"/r/{token}?email=someone@example.org")
+        app.test_client().get(f"/probe/{token}?email=someone@example.org")
         app.test_client().post("/v1/me", json={"name": "Quokka Zanzibar"})
     lines = [JsonFormatter("referral").format(r) for r in caplog.records
              if r.name == "bridgeline.access"]
@@ -84,7 +84,7 @@ def test_access_log_has_the_route_template_never_the_path_or_body(platform, capl
     text = "\n".join(lines)
     assert "Zanzibar" not in text and "someone@example.org" not in text
     first = json.loads(lines[0])
-    assert first["route"] == "/r/<token>" and first["status"] == 200
+    assert first["route"] == "/probe/<token>" and first["status"] == 200
     assert len(first["request_id"]) == 32
 
 

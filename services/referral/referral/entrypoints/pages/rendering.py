@@ -1,0 +1,66 @@
+"""How every employee page is rendered: the service and names it needs, the strict CSP,
+and the error pages (HTML, never problem+json, never a stack trace)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, render_template
+
+from referral.entrypoints.pages import blp, wording
+from referral.service_layer.handlers import ReferralServices
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+ERROR_PAGES: dict[int, tuple[str, str]] = {
+    403: ("This form could not be sent",
+          "For your safety the form was refused: it did not come from this page. Go back to "
+          "the link you were sent, reload the page and try again."),
+    404: ("We could not find this page",
+          "The link may be incomplete or mistyped. Open the link exactly as you received it. "
+          "If it still does not work, ask the person who sent it for a new one."),
+    409: ("This referral was already answered",
+          "Someone already answered this referral with this link, so it cannot be used "
+          "again. If you accepted it, use the manage link you were given to see its status "
+          "or to revoke your consent."),
+    410: ("This link has expired",
+          "Referral links work for a limited time, and this one has expired. If you still "
+          "want this referral, ask the person who sent it for a new link. Nothing was shared "
+          "with your employer."),
+}
+
+
+def services() -> ReferralServices:
+    return current_app.extensions["bridgeline"].domain  # type: ignore[no-any-return]
+
+
+def public_url(path: str) -> str:
+    base = current_app.extensions["bridgeline"].settings.public_base_url.rstrip("/")
+    return f"{base}{path}"
+
+
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    return render_template(f"pages/{template}", **context), status
+
+
+def error_page(status: int, *, title: str | None = None, message: str | None = None,
+               ) -> tuple[str, int]:
+    default_title, default_message = ERROR_PAGES[status]
+    return page("error.html", status, title=title or default_title,
+                message=message or default_message)
+
+
+@blp.context_processor
+def words() -> dict[str, Any]:
+    return {"long_date": wording.long_date, "sentence": wording.sentence,
+            "contact_words": wording.CONTACT_WORDS,
+            "program_option_words": wording.PROGRAM_OPTION_WORDS}
+
+
+@blp.after_request
+def secure_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    return response
