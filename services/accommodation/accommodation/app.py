@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from accommodation.bootstrap import bootstrap
-from accommodation.entrypoints.api import schedule
+from accommodation.entrypoints import errors
+from accommodation.entrypoints.api import accommodations, schedule
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web.app_factory import create_service_app
@@ -19,6 +20,8 @@ DESCRIPTION = (
 def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or bootstrap()
     configure_logging(runtime.settings.service, runtime.settings.log_level)
-    return create_service_app(runtime, title="Bridgeline accommodation API",
-                              description=DESCRIPTION,
-                              blueprints=[schedule.blp])
+    app = create_service_app(runtime, title="Bridgeline accommodation API",
+                             description=DESCRIPTION,
+                             blueprints=[accommodations.blp, schedule.blp])
+    errors.register(app)
+    return app

@@ -86,15 +86,16 @@ class AccommodationRepository:
         case.history = self._history(case_id, case)
         return case
 
-    def list(self, employer_id: str, *, external_id_bidx: str | None, status: str | None,
+    def list(self, employer_id: str, *, external_id_bidx: str | None,
+             statuses: list[str] | None,
              overdue_on: date | None, limit: int,
              cursor: str | None) -> tuple[list[Accommodation], str | None]:
         a = accommodations
         where: list[ColumnElement[bool]] = [a.c.employer_id == employer_id]
         if external_id_bidx:
             where.append(a.c.external_id_bidx == external_id_bidx)
-        if status:
-            where.append(a.c.status == status)
+        if statuses is not None:
+            where.append(a.c.status.in_(statuses))
         if overdue_on is not None:
             where.append(overdue_condition(overdue_on))
         if cursor:

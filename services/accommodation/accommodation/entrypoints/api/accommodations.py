@@ -10,8 +10,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from accommodation.domain.commands import IssueLink, SubmitAccommodation, TakeAction
-from accommodation.domain.model import AccommodationType, Action, Arrangement, Window
-from accommodation.domain.projections import project
+from accommodation.domain.model import AccommodationType, Action, Arrangement, Status, Window
+from accommodation.domain.projections import MANAGER_STATUS, project
 from accommodation.entrypoints.api.schemas import (
     AccommodationOut,
     AccommodationPage,
@@ -20,11 +20,11 @@ from accommodation.entrypoints.api.schemas import (
     LinkIn,
     LinkOut,
     ListArgs,
-    parse_time,
 )
 from accommodation.service_layer.handlers import AccommodationServices
 from shared.web.auth import current_principal, requires_roles, tenant_id
 from shared.web.idempotency import idempotent
+from shared.web.problems import Problem
 
 blp = Blueprint("accommodations", __name__, url_prefix="/v1",
                 description="Accommodation cases, as each role may see them.")
@@ -37,14 +37,34 @@ def services() -> AccommodationServices:
 
 def arrangement(body: dict[str, Any]) -> Arrangement:
     return Arrangement(
-        schedule=tuple(Window(w["weekday"], parse_time(w["start"]), parse_time(w["end"]))
-                       for w in body["schedule"]),
+        schedule=tuple(Window(w["weekday"], w["start"], w["end"]) for w in body["schedule"]),
         start_date=body["start_date"], end_date=body.get("end_date"),
         hours_per_week=body.get("hours_per_week"))
 
 
-def view(case: Any) -> dict[str, Any]:
-    return project(case, current_principal().role)
+def view(case: Any, *, in_list: bool = False) -> dict[str, Any]:
+    today = services().clock().date()
+    shown = project(case, current_principal().role, today=today)
+    if in_list:  # lists are read without history and clinical fields; say so by omission
+        for key in ("history", "functional_limitations", "medical_documentation"):
+            shown.pop(key, None)
+    return shown
+
+
+def status_filter(status: str | None) -> list[str] | None:
+    """A manager filters by the coarse statuses it sees, never by the raw ones."""
+    if status is None:
+        return None
+    if current_principal().role == "manager":
+        raw = [s.value for s, coarse in MANAGER_STATUS.items() if coarse == status]
+        if not raw:
+            raise Problem(422, "Unprocessable Content", errors={"status": [
+                "Filter by pending, approved, implemented or closed."]})
+        return raw
+    if status not in {s.value for s in Status}:
+        raise Problem(422, "Unprocessable Content", errors={"status": [
+            "Not a status of an accommodation."]})
+    return [status]
 
 
 @blp.route("/accommodations")
@@ -71,9 +91,9 @@ class Accommodations(MethodView):
         """List the employer's cases, newest first (never with clinical fields)"""
         items, next_cursor = services().list(
             tenant_id(), external_id=args.get("employee_external_id"),
-            status=args.get("status"), overdue=args.get("overdue"), limit=args["limit"],
-            cursor=args["cursor"])
-        return {"data": [view(c) for c in items], "next_cursor": next_cursor}
+            statuses=status_filter(args.get("status")), overdue=args.get("overdue"),
+            limit=args["limit"], cursor=args["cursor"])
+        return {"data": [view(c, in_list=True) for c in items], "next_cursor": next_cursor}
 
 
 @blp.route("/accommodations/<string:accommodation_id>")

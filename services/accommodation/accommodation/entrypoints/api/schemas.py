@@ -4,28 +4,20 @@ separate output. Weekly windows are "HH:MM" times on `mon`..`sun`."""
 from __future__ import annotations
 
 import itertools
-from datetime import time
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import validate
 
 from accommodation.domain.model import WEEKDAYS, AccommodationType, Action, Status
+from accommodation.entrypoints.api.schedule_schemas import SessionIn
 from shared.web.pagination import PageArgsSchema, page_schema
 
-HHMM = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="Use HH:MM, 00:00 to 23:59.")
 TEXT_LIMIT = 5000
 
 
-class WindowIn(ma.Schema):
-    weekday = ma.fields.String(required=True, validate=validate.OneOf(WEEKDAYS))
-    start = ma.fields.String(required=True, validate=HHMM)
-    end = ma.fields.String(required=True, validate=HHMM)
-
-    @ma.validates_schema
-    def ends_after_start(self, data: dict[str, Any], **_: Any) -> None:
-        if data["end"] <= data["start"]:
-            raise ma.ValidationError("The window must end after it starts.", "end")
+class WindowIn(SessionIn):
+    """A weekly window the employee is unavailable for work: same day, end after start."""
 
 
 def no_overlaps(windows: list[dict[str, Any]]) -> None:
@@ -89,14 +81,14 @@ class ListArgs(PageArgsSchema):
     overdue = ma.fields.Boolean()
 
 
-class WindowOut(ma.Schema):
+class ArrangementWindowOut(ma.Schema):
     weekday = ma.fields.String(required=True)
     start = ma.fields.String(required=True)
     end = ma.fields.String(required=True)
 
 
 class ArrangementOut(ma.Schema):
-    schedule = ma.fields.List(ma.fields.Nested(WindowOut), required=True)
+    schedule = ma.fields.List(ma.fields.Nested(ArrangementWindowOut), required=True)
     start_date = ma.fields.Date(required=True)
     end_date = ma.fields.Date(allow_none=True)
     hours_per_week = ma.fields.Float(allow_none=True)
@@ -163,5 +155,3 @@ class AccommodationOut(ma.Schema):
 AccommodationPage = page_schema(AccommodationOut, "AccommodationPage")
 
 
-def parse_time(text: str) -> time:
-    return time.fromisoformat(text)
