@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from referral.domain.commands import AcceptReferral, CreateReferral
 from referral.domain.model import Contact, Kind
 

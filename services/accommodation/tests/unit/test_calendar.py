@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+
 from accommodation.domain.calendar import BusinessCalendar, is_overdue, parse_holidays
 from accommodation.domain.model import (
     Accommodation,

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from accommodation.domain.conflicts import (
     DAY,
     WEEK,
@@ -13,8 +16,6 @@ from accommodation.domain.conflicts import (
     Shift,
     find_conflicts,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def hm(text: str) -> time:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time
 
 import pytest
+
 from accommodation.domain.calendar import BusinessCalendar
 from accommodation.domain.errors import IllegalTransition, InvalidDetail, MissingDecisionDetail
 from accommodation.domain.model import (

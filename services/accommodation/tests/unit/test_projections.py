@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pytest
+
 from accommodation.domain.model import (
     Accommodation,
     AccommodationType,

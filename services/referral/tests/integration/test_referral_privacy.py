@@ -19,6 +19,11 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import MetaData, select
+from sqlalchemy.engine import make_url
+from standardwebhooks.webhooks import Webhook
+
+from conftest import Platform
 from referral.domain.commands import (
     AcceptReferral,
     ApplyProviderUpdate,
@@ -29,11 +34,6 @@ from referral.domain.commands import (
 )
 from referral.domain.model import Contact, Kind, Window
 from referral.domain.projections import HR_STATUSES, project_for_hr
-from sqlalchemy import MetaData, select
-from sqlalchemy.engine import make_url
-from standardwebhooks.webhooks import Webhook
-
-from conftest import Platform
 from shared.db import make_engine
 from shared.directory.endpoints import WebhookEndpoints
 from shared.logs import JsonFormatter

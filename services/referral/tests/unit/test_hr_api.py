@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
+
 from referral.adapters.orm import referrals
 from referral.domain.commands import DeclineReferral, RevokeConsent, SelfRefer
 from referral.domain.model import Contact
-from sqlalchemy import select
 
 PROBLEM = "application/problem+json"
 

@@ -9,6 +9,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from referral.domain.consent import Consent, ConsentStatus, Scope
 from referral.domain.model import Contact, Enrollment, Kind, Origin, Referral, State, Window
 from referral.domain.projections import HR_STATUSES, hr_status, project_for_hr

@@ -12,6 +12,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+
 from referral.domain.consent import NEVER_SHARED, REDISCLOSURE_NOTICE, SCOPE_DESCRIPTIONS, Scope
 from referral.entrypoints.pages.wording import sentence
 

@@ -8,12 +8,12 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from referral.domain.commands import AcceptReferral, CreateReferral, RevokeConsent
-from referral.domain.model import Contact, Kind, State, Window
-from referral.domain.projections import project_for_hr
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
+from referral.domain.commands import AcceptReferral, CreateReferral, RevokeConsent
+from referral.domain.model import Contact, Kind, State, Window
+from referral.domain.projections import project_for_hr
 from shared.directory.endpoints import WebhookEndpoints
 from shared.messaging import outbox
 from shared.webhooks import generate_secret, received_webhooks

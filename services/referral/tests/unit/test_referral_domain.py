@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from referral.domain.consent import (
     NEVER_SHARED,
     SCOPE_DESCRIPTIONS,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from referral.domain.commands import DeclineReferral, RevokeConsent, SelfRefer
 from referral.domain.model import Contact
 from referral.entrypoints.consumer import event_handlers
-from sqlalchemy import select
-
 from shared.directory.endpoints import WebhookEndpoints
 from shared.messaging import CloudEvent, outbox
 from shared.webhooks import webhook_deliveries
