@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from shared.weekly import WEEKDAYS
+
 DAY = 24 * 60
 WEEK = 7 * DAY
 MAX_TRAVEL_MINUTES = 240

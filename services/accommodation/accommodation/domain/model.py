@@ -8,10 +8,10 @@ shown only to the `specialist` role, and every read of them is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from enum import StrEnum
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from shared.weekly import Window
 
 
 class AccommodationType(StrEnum):
@@ -49,21 +49,6 @@ class Action(StrEnum):
     CLOSE = "close"
     WITHDRAW = "withdraw"
     RECONSIDER = "reconsider"
-
-
-@dataclass(frozen=True)
-class Window:
-    """A weekly time window: `Window("tue", time(16), time(20, 30))`."""
-
-    weekday: str
-    start: time
-    end: time
-
-    def __post_init__(self) -> None:
-        if self.weekday not in WEEKDAYS:
-            raise ValueError(f"weekday must be one of {', '.join(WEEKDAYS)}")
-        if self.end <= self.start:
-            raise ValueError("a window ends after it starts")
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from datetime import date, time
 from typing import Any
 
 from accommodation.domain.calendar import is_overdue
-from accommodation.domain.model import WEEKDAYS, Accommodation, Arrangement, Status, Window
+from accommodation.domain.model import Accommodation, Arrangement, Status
 from accommodation.domain.process import IN_EFFECT, PENDING, allowed_actions
+from shared.weekly import WEEKDAYS, Window
 
 MANAGER_STATUS: dict[Status, str] = {
     Status.SUBMITTED: "pending",

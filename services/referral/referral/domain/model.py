@@ -12,13 +12,12 @@ self-referral page (`origin="self"`, never visible to the employer). Its interna
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from enum import StrEnum
 
 from referral.domain.consent import Consent
 from referral.domain.errors import LinkAlreadyUsed, LinkExpired, TransitionNotAllowed
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from shared.weekly import Window
 
 
 class Kind(StrEnum):
@@ -60,21 +59,6 @@ PROVIDER_TRANSITIONS: dict[str, tuple[frozenset[State], State]] = {
                                            State.ENROLLED}), State.DISCONTINUED),
 }
 ANSWERABLE = frozenset({State.INVITED})
-
-
-@dataclass(frozen=True)
-class Window:
-    """A weekly time window, e.g. Monday 18:00-21:00."""
-
-    weekday: str
-    start: time
-    end: time
-
-    def __post_init__(self) -> None:
-        if self.weekday not in WEEKDAYS:
-            raise ValueError(f"weekday must be one of {', '.join(WEEKDAYS)}")
-        if self.end <= self.start:
-            raise ValueError("a window ends after it starts")
 
 
 @dataclass

@@ -9,9 +9,10 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from accommodation.domain.model import WEEKDAYS, AccommodationType, Action, Status
+from accommodation.domain.model import AccommodationType, Action, Status
 from accommodation.entrypoints.api.schedule_schemas import SessionIn
 from shared.web.pagination import PageArgsSchema, page_schema
+from shared.weekly import WEEKDAYS
 
 TEXT_LIMIT = 5000
 

@@ -15,7 +15,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from referral.domain.model import WEEKDAYS
+from shared.weekly import WEEKDAYS
 
 REFERRAL_ID = validate.Regexp(r"^ref_[a-z2-7]{26}$", error="Not a referral id.")
 HH_MM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
