@@ -14,16 +14,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import MetaData, select
-from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
 
-from conftest import Platform
 from referral.domain.commands import (
     AcceptReferral,
     ApplyProviderUpdate,
@@ -34,14 +30,18 @@ from referral.domain.commands import (
 )
 from referral.domain.model import Contact, Kind, Window
 from referral.domain.projections import HR_STATUSES, project_for_hr
-from shared.db import make_engine
 from shared.directory.endpoints import WebhookEndpoints
-from shared.logs import JsonFormatter
-from shared.messaging import CloudEvent, EventSealer, OutboxRelay, Topology
-from shared.messaging.amqp import connect
-from shared.messaging.testing import delete_topology, drain
+from shared.messaging import CloudEvent, EventSealer
+from shared.messaging.testing import drain
 from shared.webhooks import WebhookDeliverer
 from shared.webhooks.testing import WebhookReceiver
+from tests.support.integration import (
+    Canaries,
+    capture_logs,
+    postgres_platform,
+    relay_everything,
+    tap_queue,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,56 +52,25 @@ LEVEL_OF_CARE = "CanaryIntensiveCare"
 # Every canary, and fragments of them that would betray a partial or re-encoded leak.
 CANARIES = (NAME, EMAIL, PHONE, LEVEL_OF_CARE, "Zebulon", "Quixotic", "zq.canary",
             "0199 777", "0199777", "IntensiveCare")
-TAP = "tap"
+CANARY = Canaries(*CANARIES)
 
 
 @pytest.fixture
 def pg_platform(tmp_path, pg_database_url, unique_name):
     """A platform whose referral and directory databases are fresh PostgreSQL ones and
     whose exchange no other test uses."""
-    directory_url = f"{pg_database_url}_dir"  # created by the directory migration
-    platform = Platform(tmp_path, {"REFERRAL_DATABASE_URL": pg_database_url,
-                                   "DIRECTORY_DATABASE_URL": directory_url,
-                                   "BRIDGELINE_EXCHANGE": unique_name})
-    try:
+    with postgres_platform(tmp_path, "referral", pg_database_url, unique_name) as platform:
         yield platform
-    finally:
-        platform.close()
-        admin_url = make_url(directory_url).set(database="postgres")
-        admin = make_engine(admin_url.render_as_string(hide_password=False),
-                            isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(
-                f'DROP DATABASE IF EXISTS "{make_url(directory_url).database}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture
 def tap(amqp_url, unique_name):
     """A queue bound to every routing key of the test's exchange; removed afterwards."""
-    topology = Topology(unique_name)
-    connection = connect(amqp_url, "bridgeline-test-tap")
-    try:
-        topology.declare_service(connection.channel(), TAP, ["#"])
-    finally:
-        connection.close()
-    yield topology.queue(TAP)
-    delete_topology(amqp_url, unique_name, [TAP])
+    with tap_queue(amqp_url, unique_name) as queue:
+        yield queue
 
 
-def leaked(text):
-    folded = text.casefold()
-    return [c for c in CANARIES if c.casefold() in folded]
-
-
-def dump_database(engine):
-    """Every value of every row of every table, as text (reflected: nothing is skipped)."""
-    metadata = MetaData()
-    metadata.reflect(engine)
-    assert metadata.tables, "reflection found no tables"
-    with engine.connect() as conn:
-        return {name: [repr(tuple(row)) for row in conn.execute(select(table))]
-                for name, table in metadata.tables.items()}
+leaked = CANARY.found_in
 
 
 def signed_post(client, provider_id, secret, type_, data):
@@ -114,24 +83,12 @@ def signed_post(client, provider_id, secret, type_, data):
                            "webhook-signature": Webhook(secret).sign(msg_id, now, body)})
 
 
-def relay_everything(engine, amqp_url, exchange):
-    relay = OutboxRelay(engine, amqp_url, exchange)
-    try:
-        while relay.publish_pending():
-            pass
-    finally:
-        relay.close()
-
-
 # -- 1. canaries --------------------------------------------------------------------------
 def test_no_canary_leaves_the_referral_service_except_to_the_chosen_provider(
         pg_platform, tap, amqp_url, unique_name, caplog):
     platform = pg_platform
     app = platform.app("referral")
-    root = logging.getLogger()
-    if caplog.handler not in root.handlers:  # create_app may have reset the root handlers
-        root.addHandler(caplog.handler)
-    caplog.set_level(logging.DEBUG)
+    capture_logs(caplog)
     runtime = app.extensions["bridgeline"]
     services, client = runtime.domain, app.test_client()
     endpoints = WebhookEndpoints(platform.directory.engine, runtime.cipher,
@@ -193,9 +150,7 @@ def test_no_canary_leaves_the_referral_service_except_to_the_chosen_provider(
 
     # (a) no canary in any table of the referral or the directory database.
     for engine in (services.engine, platform.directory.engine):
-        for table, rows in dump_database(engine).items():
-            for row in rows:
-                assert not leaked(row), f"{table}: {leaked(row)}"
+        CANARY.assert_not_in_database(engine)
     # ... and the values are there, encrypted: the dump would have seen them otherwise.
     stored = services.get_for_hr(employer, referral_id)
     assert (stored.contact.name, stored.contact.phone) == (NAME, PHONE)
@@ -203,9 +158,7 @@ def test_no_canary_leaves_the_referral_service_except_to_the_chosen_provider(
 
     # (b) no canary in any message body, header or property on the broker.
     messages = drain(amqp_url, tap)
-    for properties, body in messages:
-        assert not leaked(body.decode()), leaked(body.decode())
-        assert not leaked(repr(properties.headers)) and not leaked(repr(properties))
+    CANARY.assert_not_in_messages(messages)
 
     # (c) the events that crossed.
     events = [CloudEvent.from_json(body) for _, body in messages]
@@ -222,11 +175,7 @@ def test_no_canary_leaves_the_referral_service_except_to_the_chosen_provider(
     assert opened.data["level_of_care"] == LEVEL_OF_CARE
 
     # Nothing canary-like in the logs (as the JSON formatter writes them, and raw).
-    assert caplog.records, "no log records were captured: the check would prove nothing"
-    formatter = JsonFormatter("referral")
-    for record in caplog.records:
-        line = formatter.format(record) + repr(record.__dict__)
-        assert not leaked(line), f"{record.name}: {leaked(line)}"
+    CANARY.assert_not_in_logs(caplog.records, "referral")
 
 
 # -- 2. the HR list filter agrees with the projection ---------------------------------------
