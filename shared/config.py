@@ -64,6 +64,7 @@ class Settings:
     max_content_length: int = 1024 * 1024
     auth_cache_seconds: float = 10.0
     log_level: str = "INFO"
+    metrics_token: str | None = None
     # The service's own variables (`<SERVICE>_*`), e.g. ACCOMMODATION_HOLIDAYS: each
     # service's config module reads what it knows from here.
     service_env: dict[str, str] = field(default_factory=dict)
@@ -92,5 +93,6 @@ class Settings:
             max_content_length=int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
             auth_cache_seconds=min(float(env.get("AUTH_CACHE_SECONDS", 10)), 30.0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            metrics_token=env.get("METRICS_TOKEN") or None,
             service_env={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.crypto.aad import Aad, associated_data
-from shared.crypto.errors import DecryptionError, SubjectErasedError
+from shared.crypto.errors import DecryptionError, SubjectErasedError, UnencodableText
 from shared.crypto.key_cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, KeyCache
 from shared.crypto.key_store import ERASED_KEY, DataKey, ErasedKey, KeyState
 from shared.crypto.token_format import (
@@ -115,7 +115,7 @@ class FieldCipher:
             data = plaintext.encode()
         except UnicodeEncodeError:
             # `from None`: the original exception holds the whole plaintext.
-            raise ValueError("the value is not valid Unicode (a lone surrogate)") from None
+            raise UnencodableText("the value is not valid Unicode (a lone surrogate)") from None
         nonce = os.urandom(NONCE_BYTES)
         sealed = key.aead.encrypt(nonce, data, associated_data(key.header, subject, aad))
         return encode_token(key.header + nonce + sealed)
@@ -135,6 +135,14 @@ class FieldCipher:
         except InvalidTag as exc:
             raise DecryptionError("the value was tampered with or belongs elsewhere") from exc
         return plaintext.decode()
+
+    def is_erased(self, subject: str) -> bool:
+        """Whether the subject's key was shredded (a new record for the same person then
+        needs a new subject: nothing can be encrypted for an erased one)."""
+        key = self.cache.get(subject)
+        if key is not None:
+            return not isinstance(key, OpenKey)
+        return isinstance(self.keys.fetch(subject), ErasedKey)
 
     def erase_subject(self, subject: str) -> None:
         """Shred the subject's key everywhere. Other processes stop using their cached

@@ -24,3 +24,8 @@ class SubjectErasedError(CryptoError):
 
 class KeyringError(CryptoError):
     """The keyring file is missing, malformed, too widely readable, or lacks a KEK version."""
+
+
+class UnencodableText(CryptoError, ValueError):
+    """The value is not valid Unicode (a lone surrogate): it cannot be encrypted. The
+    exception never holds the value."""

@@ -63,6 +63,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         kwargs.setdefault("hide_parameters", True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
@@ -73,7 +74,16 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def _sqlite_begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    # pysqlite would open a transaction only at the first write, so a read-then-write
+    # (accept a link, revoke a consent) could interleave with another writer and lose an
+    # update. We begin every transaction ourselves, IMMEDIATE: writers then take turns,
+    # which is what the PostgreSQL code gets from SELECT ... FOR UPDATE.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

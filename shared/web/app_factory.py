@@ -8,11 +8,12 @@ metrics, OpenAPI 3.1 at `/openapi.json` and a reference page at `/docs`.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, g, request
 from flask_smorest import Blueprint
@@ -23,6 +24,9 @@ from shared.web.docs import render_docs
 from shared.web.errors import ProblemApi, register_error_handlers
 from shared.web.metrics import HttpMetrics
 from shared.web.problems import Problem
+
+# The blueprint name every service gives its employee pages (see _route_label).
+PAGES_BLUEPRINT = "pages"
 
 access_log = logging.getLogger("bridgeline.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
@@ -53,9 +57,30 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
         api.register_blueprint(blp)
     metrics = HttpMetrics(settings.service)
     _install_request_hooks(app, metrics, json_prefixes)
-    app.add_url_rule("/metrics", "metrics", metrics.render)
+    app.add_url_rule("/metrics", "metrics", _guarded_metrics(metrics, settings.metrics_token))
     app.add_url_rule("/docs", "docs", lambda: render_docs(api.spec.to_dict()))
     return app
+
+
+def _route_label() -> str:
+    """The route template for logs and metrics. Employee pages share one label, so
+    neither a metric nor a log line tells an accept from a decline or a self-referral."""
+    if request.blueprint == PAGES_BLUEPRINT:
+        return "pages"
+    return request.url_rule.rule if request.url_rule else "unmatched"
+
+
+def _guarded_metrics(metrics: HttpMetrics, token: str | None) -> Callable[[], Response]:
+    """`/metrics`, behind `METRICS_TOKEN` when it is set (scrapers send it as a bearer)."""
+
+    def render() -> Response:
+        if token and not hmac.compare_digest(
+                request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()):
+            raise Problem(401, "Unauthorized", detail="Send the metrics token as a bearer.",
+                          headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        return metrics.render()
+
+    return render
 
 
 def _install_request_hooks(app: Flask, metrics: HttpMetrics,
@@ -65,6 +90,11 @@ def _install_request_hooks(app: Flask, metrics: HttpMetrics,
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # NUL cannot be stored by PostgreSQL: refuse it before any query sees it. Employee
+        # pages check their tokens' shape themselves and answer with their own 404 page.
+        if request.blueprint != PAGES_BLUEPRINT and (
+                "\x00" in request.path or "%00" in request.query_string.decode("latin-1")):
+            raise Problem(400, "Bad Request", detail="The address holds a NUL character.")
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
             raise Problem(413, "Content Too Large",
@@ -77,7 +107,7 @@ def _install_request_hooks(app: Flask, metrics: HttpMetrics,
 
     @app.after_request
     def finish(response: Response) -> Response:
-        route = request.url_rule.rule if request.url_rule else "unmatched"
+        route = _route_label()
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         principal = g.get("principal")
         response.headers["X-Request-Id"] = g.get("request_id", "")

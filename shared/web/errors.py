@@ -16,11 +16,14 @@ import marshmallow as ma
 from flask import Flask, Response, g, request
 from flask_smorest import Api
 from flask_smorest.spec import prepare_response
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from shared.crypto.errors import UnencodableText
 from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem
 
 log = logging.getLogger("bridgeline.web")
+UNREADABLE_INPUT = (RecursionError, UnicodeEncodeError, UnencodableText, DataError)
 
 DETAILS = {
     400: "The request could not be read.",
@@ -110,6 +113,11 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return render_problem(problem_from_http(error))
+        if isinstance(error, UNREADABLE_INPUT):
+            # Input no schema can hold: JSON nested past the recursion limit, a lone
+            # surrogate that cannot be encoded, a NUL byte PostgreSQL refuses to store.
+            return render_problem(Problem(400, "Unreadable Request", detail=(
+                "The request holds characters or nesting this service cannot store.")))
         log.error("unhandled error", exc_info=(type(error), error, error.__traceback__),
                   extra={"fields": {"request_id": g.get("request_id"), "route": _route()}})
         return render_problem(Problem(500, detail=DETAILS[500]))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import marshmallow as ma
@@ -24,6 +25,7 @@ from shared.web.problems import Problem
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
+ROW_ID = re.compile(r"^[a-z]{2,8}_[a-z0-9]{1,64}$")
 MAX_LIMIT = 200
 
 
@@ -57,10 +59,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, row_id = json.loads(raw)
         moment = datetime.fromisoformat(created)
-        if not isinstance(row_id, str) or moment.tzinfo is None:
+        if not isinstance(row_id, str) or moment.tzinfo is None or not ROW_ID.match(row_id):
             raise ValueError("bad cursor")
-        return moment, row_id
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        # Far-past or far-future moments overflow when converted to UTC for the query.
+        return moment.astimezone(UTC), row_id
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError,
+            UnicodeDecodeError):
         raise Problem(400, "Invalid Cursor",
                       detail="The cursor is not one this API returned; start without it.",
                       errors={"cursor": ["Not a valid cursor."]}) from None

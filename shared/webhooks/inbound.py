@@ -32,7 +32,7 @@ TOLERANCE = timedelta(minutes=5)
 MAX_SIGNATURES = 16
 # Printable ASCII without "." (the separator of the signed content) or spaces.
 WEBHOOK_ID = re.compile(r"[\x21-\x2d\x2f-\x7e]{1,255}")
-UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+UNIX_SECONDS = re.compile(r"^[0-9]{1,10}$")  # up to the year 2286; longer overflows
 EVENT_TYPE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 PAYLOAD_FIELDS = frozenset({"type", "timestamp", "data"})
 CHALLENGE = {"WWW-Authenticate": 'Standard-Webhooks realm="bridgeline"'}
@@ -154,6 +154,6 @@ def _rfc3339(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo else None
+    except (ValueError, OverflowError):  # e.g. 0001-01-01T00:00:00+05:00
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else None

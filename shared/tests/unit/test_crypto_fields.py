@@ -113,7 +113,7 @@ def test_unchanged_objects_cause_no_writes(sessions, engine):
     with sessions.begin() as session:
         session.add(_ada())
     statements = []
-    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    event.listen(engine, "before_cursor_execute", lambda *a: a[2].startswith("BEGIN") or statements.append(a[2]))
     with sessions.begin() as session:
         referral = session.get(Referral, "ref_1")
         session.flush()

@@ -74,6 +74,12 @@ class AccommodationServices:
         return self.blind_index.digest("external_id", external_id, tenant=employer_id,
                                        normalize=strip)
 
+    def _subject(self, repo: AccommodationRepository, employer_id: str, bidx: str) -> str:
+        """The employee's data-key subject: reused, so one erasure shreds all their cases,
+        unless it was erased (a new case then starts a new subject)."""
+        subject = repo.subject_for(employer_id, bidx)
+        return subject if subject and not self.cipher.is_erased(subject) else new_id("sub")
+
     def submit(self, cmd: SubmitAccommodation) -> Accommodation:
         with self.transaction() as (conn, repo):
             return self._submit(conn, repo, cmd)
@@ -85,7 +91,7 @@ class AccommodationServices:
         bidx = self.external_id_bidx(cmd.employer_id, cmd.external_id)
         case = Accommodation(
             id=new_id("acc"), employer_id=cmd.employer_id,
-            employee_subject=repo.subject_for(cmd.employer_id, bidx) or new_id("sub"),
+            employee_subject=self._subject(repo, cmd.employer_id, bidx),
             external_id=cmd.external_id, type=cmd.type, requested=cmd.requested,
             submitted_at=now, submitted_by=cmd.submitted_by, acknowledge_due=ack_due,
             decision_due=decision_due, functional_limitations=cmd.functional_limitations,
@@ -161,7 +167,7 @@ class AccommodationServices:
         with self.transaction() as (_, repo):
             repo.add_link({
                 "id": new_id("acl"), "token_hash": token_hash, "employer_id": cmd.employer_id,
-                "employee_subject": repo.subject_for(cmd.employer_id, bidx) or new_id("sub"),
+                "employee_subject": self._subject(repo, cmd.employer_id, bidx),
                 "external_id": cmd.external_id, "referral_id": cmd.referral_id,
                 "created_by": cmd.created_by, "created_at": now, "expires_at": expires_at})
         return token, expires_at

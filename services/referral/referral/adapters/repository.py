@@ -131,12 +131,19 @@ class ReferralRepository:
     def due_for_expiry(self, now: datetime, limit: int) -> list[Referral]:
         stmt = _joined().where(referrals.c.state == State.INVITED.value,
                                referrals.c.link_expires_at <= now).limit(limit)
-        return [self._from_row(r._mapping) for r in self.conn.execute(stmt).all()]
+        return self._claimed(stmt, referrals)
 
     def consents_due_for_expiry(self, today: date, limit: int) -> list[Referral]:
         stmt = _joined().where(consents.c.revoked_at.is_(None),
                                consents.c.expiry_announced_at.is_(None),
                                consents.c.expires_on <= today).limit(limit)
+        return self._claimed(stmt, consents)
+
+    def _claimed(self, stmt: Any, table: Any) -> list[Referral]:
+        """Rows for a sweep; on PostgreSQL locked (skipping rows another worker holds),
+        so several workers never announce the same expiry twice."""
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=table, skip_locked=True)
         return [self._from_row(r._mapping) for r in self.conn.execute(stmt).all()]
 
     def disclosures_of(self, referral_id: str) -> list[dict[str, Any]]:

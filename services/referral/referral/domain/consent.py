@@ -23,12 +23,6 @@ REVOCATION_TEXT = (
     "You may revoke this consent at any time, at once, with the Revoke button on your "
     "manage page. Revocation stops every further disclosure; it cannot undo what was "
     "already disclosed.")
-REDISCLOSURE_NOTICE = (
-    "This information has been disclosed to you from records protected by federal "
-    "confidentiality rules (42 CFR part 2). The federal rules prohibit you from making any "
-    "further disclosure of this information unless further disclosure is expressly "
-    "permitted by the written consent of the person to whom it pertains or as otherwise "
-    "permitted by 42 CFR part 2.")
 
 
 class Scope(StrEnum):

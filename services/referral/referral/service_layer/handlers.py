@@ -85,7 +85,9 @@ class ReferralServices:
                                               tenant=cmd.employer_id, normalize=casefold_strip)
                       if cmd.contact.email else None)
         with self.transaction() as (conn, repo):
-            subject = repo.subject_for(cmd.employer_id, ext_bidx) or new_id("sub")
+            subject = repo.subject_for(cmd.employer_id, ext_bidx)
+            if subject is None or self.cipher.is_erased(subject):
+                subject = new_id("sub")
             referral = Referral(
                 id=new_id("ref"), employer_id=cmd.employer_id, provider_id=cmd.provider_id,
                 kind=cmd.kind, origin=Origin.EMPLOYER, employee_subject=subject,

@@ -70,8 +70,9 @@ def enrollment_event(r: Referral, type_: str) -> CloudEvent:
             data["schedule"] = [{"weekday": w.weekday, "start": w.start.strftime("%H:%M"),
                                  "end": w.end.strftime("%H:%M")} for w in e.schedule]
     else:
-        data |= {"date": _iso(e.end_date),
-                 "return_to_work_date": _iso(e.return_to_work_date)}
+        data["date"] = _iso(e.end_date)
+        if r.consent and Scope.RETURN_TO_WORK in r.consent.scopes:
+            data["return_to_work_date"] = _iso(e.return_to_work_date)
     return _event(type_, r, data, sensitive)
 
 

@@ -14,8 +14,10 @@ PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()./-]{4,29}$", error="Not a phone numbe
 
 
 class EmployeeIn(ma.Schema):
-    external_id = ma.fields.String(required=True, validate=validate.Length(1, 200))
-    name = ma.fields.String(required=True, validate=validate.Length(1, 200))
+    external_id = ma.fields.String(required=True, validate=[
+        validate.Length(1, 200), validate.Regexp(r"\S", error="An id cannot be blank.")])
+    name = ma.fields.String(required=True, validate=[
+        validate.Length(1, 200), validate.Regexp(r"\S", error="A name cannot be blank.")])
     email = ma.fields.Email(required=True, validate=validate.Length(3, 254))
     phone = ma.fields.String(validate=PHONE)
 

@@ -88,6 +88,9 @@ def read_self_referral(form: MultiDict[str, str], providers: list[str],
     if "phone" not in errors and values.phone and not PHONE.match(values.phone):
         errors["phone"] = ["Enter a phone number with digits only (spaces, +, - and "
                            "brackets are fine), or leave it empty."]
+    if not ({"email", "phone"} & errors.keys()) and not (values.email or values.phone):
+        errors["email"] = ["Give an email address or a phone number, so that the provider "
+                           "can reach you."]
     return values, errors
 
 

@@ -12,6 +12,7 @@ from referral.domain.model import Origin, Referral
 from referral.entrypoints.pages import blp, csrf, wording
 from referral.entrypoints.pages.rendering import error_page, page, services
 from referral.service_layer.handlers import LinkNotFound
+from shared.contract import REDISCLOSURE_NOTICE
 
 Page = tuple[str, int]
 
@@ -58,7 +59,7 @@ def consent_copy(referral: Referral) -> dict[str, Any]:
         "employer_name": names.employer_name(referral.employer_id) or "Your employer",
         "provider_name": names.provider_name(referral.provider_id) or "The provider",
         "revocation": consent_rules.REVOCATION_TEXT,
-        "redisclosure_notice": consent_rules.REDISCLOSURE_NOTICE,
+        "redisclosure_notice": REDISCLOSURE_NOTICE,
     }
     if consent is not None:
         copy["information"] = [consent_rules.SCOPE_DESCRIPTIONS[s]

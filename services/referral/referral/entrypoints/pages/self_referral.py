@@ -10,6 +10,7 @@ from referral.domain.model import Contact
 from referral.entrypoints.pages import blp, csrf, forms, wording
 from referral.entrypoints.pages.rendering import error_page, page, public_url, services
 from referral.service_layer.handlers import LinkNotFound, UnknownParty
+from shared.ids import is_id
 
 Page = tuple[str, int]
 
@@ -50,7 +51,7 @@ def start(employer_id: str) -> Page:
 
 
 def _employer_name(employer_id: str) -> str | None:
-    if len(employer_id) > forms.MAX_ID:
+    if len(employer_id) > forms.MAX_ID or not is_id(employer_id, "emp"):
         return None
     return services().names.employer_name(employer_id)
 

@@ -1,0 +1,1 @@
+"""Adapters of the attestation service: signing keys, and (later) ORM and repositories."""
