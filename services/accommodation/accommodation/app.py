@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Flask
 
 from accommodation.bootstrap import bootstrap
-from accommodation.entrypoints import errors
+from accommodation.entrypoints import errors, pages
 from accommodation.entrypoints.api import accommodations, schedule
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
+from shared.web import pages as shared_pages
 from shared.web.app_factory import create_service_app
 
 DESCRIPTION = (
@@ -24,4 +25,6 @@ def create_app(runtime: ServiceRuntime | None = None) -> Flask:
                              description=DESCRIPTION,
                              blueprints=[accommodations.blp, schedule.blp])
     errors.register(app)
+    app.register_blueprint(pages.blp)
+    app.register_blueprint(shared_pages.assets)
     return app

@@ -9,6 +9,7 @@ from referral.entrypoints import errors, pages
 from referral.entrypoints.api import provider_webhooks, referrals
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
+from shared.web import pages as shared_pages
 from shared.web.app_factory import create_service_app
 
 DESCRIPTION = (
@@ -23,5 +24,6 @@ def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     app = create_service_app(runtime, title="Bridgeline referral API", description=DESCRIPTION,
                              blueprints=[referrals.blp, provider_webhooks.blp])
     app.register_blueprint(pages.blp)
+    app.register_blueprint(shared_pages.assets)
     errors.register(app)
     return app

@@ -219,8 +219,9 @@ def test_an_erased_subject_is_abandoned_and_nothing_is_sent(world):
 
 def test_a_payload_moved_to_another_row_does_not_open_and_is_abandoned(world, engine):
     original, other = world.enqueue(), world.enqueue()
+    # Read first: on SQLite a transaction holds the write lock from its start.
+    moved = world.delivery(original).payload_ciphertext
     with engine.begin() as connection:
-        moved = world.delivery(original).payload_ciphertext
         connection.execute(update(webhook_deliveries).where(webhook_deliveries.c.id == other)
                            .values(payload_ciphertext=moved))
         connection.execute(update(webhook_deliveries).where(webhook_deliveries.c.id == original)

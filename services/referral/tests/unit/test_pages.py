@@ -415,7 +415,7 @@ def test_self_referral_needs_a_known_employer_and_the_csrf_token(world):
 
 # -- the rest -----------------------------------------------------------------------------
 def test_the_stylesheet_and_script_are_served_from_the_service(world):
-    css = world.client.get("/assets/pages/pages.css")
+    css = world.client.get("/assets/shared/pages.css")
     js = world.client.get("/assets/pages/preview.js")
     assert css.status_code == 200 and css.mimetype == "text/css"
     assert js.status_code == 200 and "javascript" in js.mimetype

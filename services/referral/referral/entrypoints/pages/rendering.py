@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, render_template
+from flask import current_app, render_template
 
 from referral.entrypoints.pages import blp, wording
 from referral.service_layer.handlers import ReferralServices
+from shared.web.pages import CONTENT_SECURITY_POLICY, install_security_headers, public_url
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+__all__ = ["CONTENT_SECURITY_POLICY", "error_page", "page", "public_url", "services"]
 
 ERROR_PAGES: dict[int, tuple[str, str]] = {
     403: ("This form could not be sent",
@@ -36,11 +35,6 @@ def services() -> ReferralServices:
     return current_app.extensions["bridgeline"].domain  # type: ignore[no-any-return]
 
 
-def public_url(path: str) -> str:
-    base = current_app.extensions["bridgeline"].settings.public_base_url.rstrip("/")
-    return f"{base}{path}"
-
-
 def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(f"pages/{template}", **context), status
 
@@ -59,8 +53,4 @@ def words() -> dict[str, Any]:
             "program_option_words": wording.PROGRAM_OPTION_WORDS}
 
 
-@blp.after_request
-def secure_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Frame-Options"] = "DENY"
-    return response
+install_security_headers(blp)
