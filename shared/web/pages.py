@@ -22,8 +22,9 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 CSRF_FIELD = "csrf_token"
 
+# The stylesheet and the page skeleton (`pages/base.html`) every service's pages extend.
 assets = Blueprint("shared_pages", __name__, static_folder="static",
-                   static_url_path="/assets/shared")
+                   static_url_path="/assets/shared", template_folder="templates")
 
 
 class KeyedDigest(Protocol):
