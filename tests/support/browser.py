@@ -103,3 +103,27 @@ def assert_accessible(tab: Any, what: str) -> None:
         print(f"axe violations on the {what}:\n{json.dumps(summary, indent=2)}")
     assert violations == [], f"{len(violations)} axe violation(s) on the {what}"
     assert getattr(tab, "console_errors", []) == [], tab.console_errors
+
+
+# -- fixtures every service's browser conftest imports (only `served` differs) ---------
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium per test module: Playwright's sync API allows one running instance, and
+    the other services' browser tests launch their own."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A phone-sized page with JavaScript; console errors (CSP violations) are collected."""
+    context = new_context(browser, javascript=True)
+    yield watch_console(context.new_page())
+    context.close()
+
+
+@pytest.fixture
+def page_without_js(browser: Any) -> Iterator[Any]:
+    context = new_context(browser, javascript=False)
+    yield context.new_page()
+    context.close()

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.support.browser import chromium, new_context, serve, watch_console
+from tests.support.browser import browser, page, page_without_js, serve  # noqa: F401
 
 
 @pytest.fixture
@@ -19,26 +19,3 @@ def served(platform) -> Iterator[SimpleNamespace]:
     """The accommodation app on http://127.0.0.1:<port>, its links pointing at that address."""
     with serve(platform, "accommodation") as app:
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """One Chromium per test module: Playwright's sync API allows one running instance, and
-    the other services' browser tests launch their own."""
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser):
-    """A phone-sized page with JavaScript; console errors (CSP violations) are collected."""
-    context = new_context(browser, javascript=True)
-    yield watch_console(context.new_page())
-    context.close()
-
-
-@pytest.fixture
-def page_without_js(browser):
-    context = new_context(browser, javascript=False)
-    yield context.new_page()
-    context.close()

@@ -4,27 +4,14 @@ page the employee can see (WCAG 2.1 AA and axe's best practices) and finds nothi
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
 import pytest
 
+from tests.support.browser import assert_accessible
+
 pytestmark = pytest.mark.browser
-
-AXE_OPTIONS = {"resultTypes": ["violations"]}
-
-
-def assert_accessible(page, what):
-    violations = page.evaluate(
-        "async (options) => (await axe.run(document, options)).violations", AXE_OPTIONS)
-    if violations:
-        summary = [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-                    "nodes": [n["html"] for n in v["nodes"]][:5]} for v in violations]
-        print(f"axe violations on the {what}:\n{json.dumps(summary, indent=2)}")
-    assert violations == [], f"{len(violations)} axe violation(s) on the {what}"
-    assert getattr(page, "console_errors", []) == [], page.console_errors
-
 
 @pytest.fixture
 def world(platform, served):
