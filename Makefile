@@ -26,6 +26,7 @@ broker:
 
 keys: $(STAMP)
 	@test -f $(KEYRING) || $(BIN)/bridgeline keys init
+	@$(BIN)/bridgeline signing-keys init --if-missing
 
 migrate: $(STAMP)
 	$(BIN)/bridgeline db upgrade

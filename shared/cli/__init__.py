@@ -23,6 +23,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "dlq": ("shared.messaging.cli", "dlq"),
     "webhooks": ("shared.webhooks.cli", "webhooks"),
     "audit": ("shared.audit.cli", "audit"),
+    "signing-keys": ("attestation.cli", "signing_keys"),
     "worker": ("shared.worker", "worker"),
     "up": ("shared.supervisor", "up"),
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from attestation.bootstrap import bootstrap
+from attestation.entrypoints import errors
+from attestation.entrypoints.api import attendance_webhooks, attestations, jwks, reports
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web.app_factory import create_service_app
@@ -18,5 +20,9 @@ DESCRIPTION = (
 def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or bootstrap()
     configure_logging(runtime.settings.service, runtime.settings.log_level)
-    return create_service_app(runtime, title="Bridgeline attestation API",
-                              description=DESCRIPTION)
+    app = create_service_app(runtime, title="Bridgeline attestation API",
+                             description=DESCRIPTION,
+                             blueprints=[attestations.blp, attendance_webhooks.blp,
+                                         reports.blp, jwks.blp])
+    errors.register(app)
+    return app

@@ -1,0 +1,1 @@
+"""How the attestation service meets the world: the HTTP API and the event consumer."""

@@ -1,0 +1,1 @@
+"""The HTTP API: one flask-smorest blueprint per resource."""

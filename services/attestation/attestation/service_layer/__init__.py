@@ -1,0 +1,1 @@
+"""The attestation service's use cases (one database transaction each)."""
