@@ -250,7 +250,11 @@ class AttestationServices:
         if repo.mark_read(attestation.id, client_id, now):
             self._disclose(conn, repo, attestation, facts.employee_subject, actor=client_id,
                            channel="api", now=now)
-        return messages.attestation_view(attestation, facts.external_id, now)
+        consent = repo.consent_of(attestation.referral_id)
+        authorised = consent is not None and consent.consent_id == attestation.consent_id \
+            and consent.is_active(now.date())
+        return {**messages.attestation_view(attestation, facts.external_id, now),
+                "further_information": "authorised" if authorised else "not_authorised"}
 
     def _disclose(self, conn: Connection, repo: AttestationRepository,
                   attestation: Attestation, subject: str, *, actor: str, channel: str,

@@ -76,10 +76,13 @@ def test_each_client_read_is_one_disclosure_audited_and_published(world):
     assert verify(world.services.engine).ok
 
 
-def test_after_revocation_what_was_issued_stays_listed(world):
+def test_after_revocation_what_was_issued_stays_listed_and_nothing_more_is_authorised(world):
     (ref,) = issued(world)
+    (item,) = world.list().get_json()["data"]
+    assert item["further_information"] == "authorised"
     world.end(ref, "revoked")
-    assert len(world.list().get_json()["data"]) == 1
+    (item,) = world.list().get_json()["data"]
+    assert item["further_information"] == "not_authorised"
 
 
 def test_jwks_is_public(world):

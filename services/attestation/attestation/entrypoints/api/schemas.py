@@ -44,6 +44,10 @@ class AttestationOut(ma.Schema):
     notice = ma.fields.String(required=True, metadata={
         "description": "The redisclosure notice (42 CFR 2.32), the same on every one."})
     consent_id = ma.fields.String(required=True)
+    further_information = ma.fields.String(
+        validate=validate.OneOf(["authorised", "not_authorised"]),
+        metadata={"description": "Whether the employee's consent still authorises new "
+                                 "attestations for this referral (revoked or expired: not)."})
     jws = ma.fields.String(required=True, metadata={
         "description": "Compact JWS (Ed25519) of the claims with iss, sub, jti, iat, exp, "
                        "consent_id, period and notice; verify with /.well-known/jwks.json."})
