@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from attestation.adapters.directory_parties import DirectoryParties
 from attestation.adapters.signing_source import SigningKeyFile
 from attestation.config import issue_interval, load_settings, signing_keys_path, validity_days
 from attestation.entrypoints.consumer import event_handlers
@@ -13,6 +12,7 @@ from attestation.service_layer.handlers import AttestationServices
 from shared.config import Settings
 from shared.crypto import build_blind_index
 from shared.directory.endpoints import WebhookEndpoints
+from shared.directory.parties import DirectoryParties
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.worker import BackgroundTask, periodic, platform_tasks
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from referral.adapters.directory_names import DirectoryNames
 from referral.config import load_settings
 from referral.entrypoints.consumer import event_handlers
 from referral.service_layer.handlers import ReferralServices
 from shared.config import Settings
 from shared.crypto import build_blind_index
 from shared.directory.endpoints import WebhookEndpoints
+from shared.directory.parties import DirectoryParties
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.worker import BackgroundTask, periodic, platform_tasks
 
@@ -27,7 +27,7 @@ def bootstrap(settings: Settings | None = None, *, cipher: Any = None,
     runtime.domain = ReferralServices(
         engine=runtime.engine, cipher=runtime.cipher,
         blind_index=build_blind_index(settings),
-        names=DirectoryNames(runtime.directory, endpoints))
+        names=DirectoryParties(runtime.directory, endpoints))
     return runtime
 
 

@@ -76,7 +76,7 @@ class ProviderWebhook(MethodView):
         `enrollment.discontinued`. Unknown fields are refused (422).
         """
         domain = services()
-        names: Any = domain.names  # DirectoryNames: the `Names` protocol and the secrets
+        names: Any = domain.names  # DirectoryParties: names, secrets, endpoints
         known = is_id(provider_id, "prv") and names.provider_name(provider_id) is not None
         webhook = verified_webhook(request, names.provider_secrets(provider_id) if known else [])
         domain.apply_provider_update(update_command(provider_id, webhook))
