@@ -86,7 +86,7 @@ class AccommodationRepository:
         case.history = self._history(case_id, case)
         return case
 
-    def list(self, employer_id: str, *, external_id_bidx: str | None,
+    def page(self, employer_id: str, *, external_id_bidx: str | None,
              statuses: list[str] | None,
              overdue_on: date | None, limit: int,
              cursor: str | None) -> tuple[list[Accommodation], str | None]:
@@ -125,7 +125,7 @@ class AccommodationRepository:
             transitions.c.accommodation_id == case_id).order_by(transitions.c.seq)).all()
         out = []
         for r in rows:
-            t = TRANSITION_FIELDS.open(self.cipher, r._mapping)
+            t = TRANSITION_FIELDS.open(self.cipher, dict(r._mapping))
             out.append(Transition(Action(t["action"]), Status(t["from_status"]),
                                   Status(t["to_status"]), t["actor"], t["at"],
                                   None if t["note"] is None else str(t["note"])))
@@ -158,7 +158,7 @@ class AccommodationRepository:
 
     def link_by_hash(self, token_hash: str) -> dict[str, Any] | None:
         row = self.conn.execute(select(links).where(links.c.token_hash == token_hash)).first()
-        return None if row is None else LINK_FIELDS.open(self.cipher, row._mapping)
+        return None if row is None else LINK_FIELDS.open(self.cipher, dict(row._mapping))
 
     def mark_link_used(self, link_id: str, now: datetime) -> bool:
         done = self.conn.execute(update(links).where(links.c.id == link_id,

@@ -112,12 +112,12 @@ class AccommodationServices:
                 self._audit_clinical_read(conn, case, actor)
         return case
 
-    def list(self, employer_id: str, *, external_id: str | None, statuses: list[str] | None,
-             overdue: bool | None, limit: int,
-             cursor: str | None) -> tuple[list[Accommodation], str | None]:
+    def list_for_employer(self, employer_id: str, *, external_id: str | None,
+                          statuses: list[str] | None, overdue: bool | None, limit: int,
+                          cursor: str | None) -> tuple[list[Accommodation], str | None]:
         bidx = self.external_id_bidx(employer_id, external_id) if external_id else None
         with self.transaction() as (_, repo):
-            return repo.list(employer_id, external_id_bidx=bidx, statuses=statuses,
+            return repo.page(employer_id, external_id_bidx=bidx, statuses=statuses,
                              overdue_on=self.clock().date() if overdue else None,
                              limit=limit, cursor=cursor)
 

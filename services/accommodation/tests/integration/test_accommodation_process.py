@@ -320,7 +320,7 @@ def test_no_canary_in_any_table_message_or_log(world, caplog):
     assert CANARY.assert_not_in_database(world.services.engine) > 10
     CANARY.assert_not_in_database(world.platform.directory.engine)
     # ... while the values are there, encrypted: the specialist still reads them.
-    cases, _ = world.services.list(world.employer_id, external_id="E-7001", statuses=None,
+    cases, _ = world.services.list_for_employer(world.employer_id, external_id="E-7001", statuses=None,
                                    overdue=None, limit=10, cursor=None)
     assert len(cases) == 2
     for case in cases:

@@ -89,7 +89,7 @@ class Accommodations(MethodView):
     @blp.response(200, AccommodationPage)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the employer's cases, newest first (never with clinical fields)"""
-        items, next_cursor = services().list(
+        items, next_cursor = services().list_for_employer(
             tenant_id(), external_id=args.get("employee_external_id"),
             statuses=status_filter(args.get("status")), overdue=args.get("overdue"),
             limit=args["limit"], cursor=args["cursor"])
