@@ -89,3 +89,34 @@ def test_forged_unknown_and_wrong_type_deliveries_are_refused(world):
                                  json={"type": "attendance.reported"})
     assert unsigned.status_code in (400, 401)
     assert count_rows(world) == 0
+
+
+def test_stale_malformed_and_oversized_deliveries_are_4xx_problems(world):
+    from datetime import UTC, datetime, timedelta
+
+    from standardwebhooks.webhooks import Webhook
+
+    ref = world.referral()
+    body = json.dumps({"type": "attendance.reported", "timestamp": "2027-01-10T18:00:00Z",
+                       "data": {"records": world.week(ref, ["attended"])}})
+    url = f"/v1/webhooks/providers/{world.provider}/attendance"
+    stale = datetime.now(UTC) - timedelta(minutes=6)
+    headers = {"webhook-id": "msg_stale", "webhook-timestamp": str(int(stale.timestamp())),
+               "webhook-signature": Webhook(world.secret).sign("msg_stale", stale, body)}
+    assert_problem(world.client.post(url, data=body, headers=headers,
+                                     content_type="application/json"), 401)
+    for broken in ({**headers, "webhook-timestamp": "yesterday"},
+                   {k: v for k, v in headers.items() if k != "webhook-signature"}):
+        assert_problem(world.client.post(url, data=body, headers=broken,
+                                         content_type="application/json"), 400)
+    huge = "x" * (world.app.config["MAX_CONTENT_LENGTH"] + 1)
+    assert_problem(world.client.post(url, data=huge, headers=headers,
+                                     content_type="application/json"), 413)
+    signed_garbage = "{not json"
+    now = datetime.now(UTC)
+    garbage_headers = {"webhook-id": "msg_g", "webhook-timestamp": str(int(now.timestamp())),
+                       "webhook-signature": Webhook(world.secret).sign("msg_g", now,
+                                                                       signed_garbage)}
+    assert_problem(world.client.post(url, data=signed_garbage, headers=garbage_headers,
+                                     content_type="application/json"), 400)
+    assert count_rows(world) == 0
