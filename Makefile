@@ -53,6 +53,7 @@ bench: $(STAMP)
 	@deploy/scripts/ensure-postgres.sh
 	$(BIN)/python bench/crypto_bench.py
 	$(BIN)/python bench/messaging_bench.py
+	$(BIN)/python bench/attendance_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from attestation.adapters.orm import (
     REFERRAL_FIELDS,
@@ -143,13 +143,13 @@ class AttestationRepository:
         if not ids:
             return {}
         t = attendance_records
-        newest = (select(t.c.record_id, func.max(t.c.version).label("version"))
-                  .where(t.c.provider_id == provider_id, t.c.record_id.in_(ids))
-                  .group_by(t.c.record_id).subquery())
-        rows = self.conn.execute(select(t.c.record_id, t.c.version, t.c.referral_id, t.c.date,
-                                        t.c.status).join(newest, and_(
-            t.c.record_id == newest.c.record_id, t.c.version == newest.c.version))
-            .where(t.c.provider_id == provider_id)).all()
+        # Every version of just these ids, through the primary key (provider, record,
+        # version); the newest wins below. A join against a per-id max() would scan the
+        # provider's whole history and gets slower with every batch it has sent.
+        rows = self.conn.execute(
+            select(t.c.record_id, t.c.version, t.c.referral_id, t.c.date, t.c.status)
+            .where(t.c.provider_id == provider_id, t.c.record_id.in_(ids))
+            .order_by(t.c.record_id, t.c.version)).all()
         return {r.record_id: StoredRecord(r.version, r.referral_id, r.date, r.status)
                 for r in rows}
 
