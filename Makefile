@@ -21,6 +21,14 @@ run: setup
 
 setup: $(STAMP) broker keys migrate
 
+## demo: the whole story against the services, printing what each party sees. Same set-up
+## as `make run`; uses the services if a `make run` is up in another terminal, otherwise
+## starts them in the background for the story and stops them afterwards (log in
+## var/demo-up.log).
+.PHONY: demo
+demo: setup
+	$(BIN)/python deploy/scripts/demo.py
+
 broker:
 	@deploy/scripts/ensure-rabbitmq.sh
 

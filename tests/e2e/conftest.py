@@ -57,6 +57,7 @@ class Stack:
 
     def start(self) -> None:
         self.cli("keys", "init")
+        self.cli("signing-keys", "init", "--if-missing")  # as `make setup` does
         self.cli("db", "upgrade")
         self.process = subprocess.Popen([sys.executable, "-m", "shared.cli", "up"], env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from attestation.adapters.signing_source import SigningKeyFile
-from attestation.config import issue_interval, load_settings, signing_keys_path, validity_days
+from attestation.config import (
+    grace_days,
+    issue_interval,
+    load_settings,
+    signing_keys_path,
+    validity_days,
+)
 from attestation.entrypoints.consumer import event_handlers
 from attestation.service_layer.handlers import AttestationServices
 from shared.config import Settings
@@ -28,7 +34,8 @@ def bootstrap(settings: Settings | None = None, *, cipher: Any = None,
         parties=DirectoryParties(runtime.directory, endpoints),
         # Loaded on first use and when the file changes: a rotation needs no restart.
         signing=SigningKeyFile(signing_keys_path(settings)),
-        issuer=settings.public_base_url, validity_days=validity_days(settings))
+        issuer=settings.public_base_url, validity_days=validity_days(settings),
+        grace_days=grace_days(settings))
     return runtime
 
 

@@ -5,6 +5,8 @@ Its own variables:
   `<BRIDGELINE_VAR_DIR>/keys/attestation-signing.json`; `bridgeline signing-keys init`).
 - `ATTESTATION_VALIDITY_DAYS`: how long an attestation is good after its period ends
   (default 10).
+- `ATTESTATION_GRACE_DAYS`: how long a finished week with no attendance reported waits
+  before it is attested anyway (default 3); a week with attendance is attested at once.
 - `ATTESTATION_ISSUE_INTERVAL_SECONDS`: how often the worker looks for due attestations
   (default 10).
 """
@@ -35,3 +37,10 @@ def validity_days(settings: Settings) -> int:
 
 def issue_interval(settings: Settings) -> float:
     return float(settings.service_env.get("ATTESTATION_ISSUE_INTERVAL_SECONDS", 10))
+
+
+def grace_days(settings: Settings) -> int:
+    days = int(settings.service_env.get("ATTESTATION_GRACE_DAYS", 3))
+    if not 0 <= days <= 14:
+        raise ValueError("ATTESTATION_GRACE_DAYS must be between 0 and 14")
+    return days

@@ -32,6 +32,7 @@ from shared.webhooks import enqueue_delivery
 log = logging.getLogger("bridgeline.attestation")
 ISSUER_ACTOR = system_actor("attestation_webhook")
 SWEEP_BATCH = 200
+DEFAULT_GRACE_DAYS = 3
 
 
 class AttestationError(Exception):
@@ -66,6 +67,9 @@ class AttestationServices:
     signing: SigningKeySource
     issuer: str
     validity_days: int = DEFAULT_VALIDITY_DAYS
+    # A week without any attendance yet waits this many days after it ends before it is
+    # attested (as "0 of 0"); a week with attendance is attested as soon as it is over.
+    grace_days: int = DEFAULT_GRACE_DAYS
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     audit: AuditLog = field(
         default_factory=lambda: AuditLog(purposes={messages.PURPOSE_CODE}))
@@ -194,6 +198,9 @@ class AttestationServices:
         for kind, period in due_periods(enrollment, now.date(),
                                         repo.issued_periods(referral_id)):
             records = repo.records_of(referral_id, facts.provider_id, period.start, period.end)
+            if kind == "weekly" and not records \
+                    and now.date() <= period.end + timedelta(days=self.grace_days):
+                continue  # the provider may not have reported this week yet
             claims = build_claims(consent, enrollment, records, period, kind)
             if claims:  # a consent whose scopes say nothing of this period: nothing to send
                 self._issue(conn, repo, facts, consent, kind, period, claims, now)

@@ -182,3 +182,18 @@ def test_key_rotation_keeps_older_attestations_verifiable(world):
     for item in items:
         verify_independently(world, item["jws"])
     assert len(world.client.get("/.well-known/jwks.json").get_json()["keys"]) == 2
+
+
+def test_a_week_without_attendance_waits_for_the_grace_period_one_with_attendance_does_not(
+        world):
+    world.services.grace_days = 3
+    quiet = world.referral()
+    assert world.services.issue_due(world.now) == 0  # Monday: nothing reported yet
+    busy = world.referral()
+    world.post_attendance(world.week(busy, ["attended", "attended"]))
+    assert world.services.issue_due(world.now) == 1  # at once: the data is in
+    assert world.services.issue_due(world.now + timedelta(days=2)) == 0  # Wednesday
+    assert world.services.issue_due(world.now + timedelta(days=3)) == 1  # Thursday: 0 of 0
+    items = {i["referral_id"]: i["claims"] for i in attestations(world)}
+    assert items[busy.id]["attendance"] == {"attended": 2, "scheduled": 2}
+    assert items[quiet.id]["attendance"] == {"attended": 0, "scheduled": 0}
