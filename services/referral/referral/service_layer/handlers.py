@@ -261,8 +261,13 @@ class ReferralServices:
     def record_disclosure(self, conn: Connection, data: dict[str, Any]) -> None:
         """A `disclosure.recorded` event from the attestation service, for the manage page."""
         repo = ReferralRepository(conn, self.cipher)
-        if repo.get(data["referral_id"]) is None:
-            return  # not ours (or erased): nothing to show anyone
+        referral = repo.get(data["referral_id"])
+        if referral is None or referral.consent is None \
+                or referral.consent.id != data.get("consent_id") \
+                or not str(data.get("recipient", "")).endswith(f"@{referral.employer_id}"):
+            # Not ours, or not under this referral's consent to this employer: showing it
+            # would put someone else's disclosure on the employee's page.
+            return
         repo.add_disclosure(data)
 
 

@@ -319,9 +319,10 @@ def test_the_manage_page_lists_disclosures(world):
     referral_id, link = refer(world)
     response = accept(world, link, scopes=["attendance_summary"], signature="Ana Lima")
     now = world.services.clock()
+    consent_id = world.services.get_for_hr(world.employer, referral_id).consent.id
     with world.services.engine.begin() as conn:
         world.services.record_disclosure(conn, {
-            "id": "dis_1", "referral_id": referral_id, "consent_id": None,
+            "id": "dis_1", "referral_id": referral_id, "consent_id": consent_id,
             "recipient": f"hr@{world.employer}", "information": "participation, attendance",
             "purpose": "employment support", "channel": "api", "disclosed_at": now})
     page = text(world.client.get(manage_path(world, response)))

@@ -91,15 +91,21 @@ def test_a_lapsed_consent_is_announced_once(world):
 
 def test_disclosures_recorded_elsewhere_appear_on_the_manage_page(world):
     referral, token = world.create_direct()
-    _, manage = world.accept(token, scopes=["attendance_summary"])
+    accepted, manage = world.accept(token, scopes=["attendance_summary"])
     handler = event_handlers(world.services)["disclosure.recorded"]
-    event = CloudEvent(type="disclosure.recorded", source="/attestation", data={
-        "disclosure_id": "dis_1", "referral_id": referral.id, "consent_id": "con_1",
-        "recipient": {"employer_id": world.employer_id, "role": "hr"},
-        "information": ["attendance", "compliant"], "purpose": "employment support",
-        "channel": "api", "disclosed_at": "2027-01-04T10:00:00Z"})
+
+    def disclosure(disclosure_id, consent_id, employer_id):
+        return CloudEvent(type="disclosure.recorded", source="/attestation", data={
+            "disclosure_id": disclosure_id, "referral_id": referral.id,
+            "consent_id": consent_id, "recipient": {"employer_id": employer_id, "role": "hr"},
+            "information": ["attendance", "compliant"], "purpose": "employment support",
+            "channel": "api", "disclosed_at": "2027-01-04T10:00:00Z"})
+
     from sqlalchemy.orm import Session
-    for _ in range(2):  # redelivered: recorded once
+    events_in = [disclosure("dis_1", accepted.consent.id, world.employer_id)] * 2  # redelivered
+    events_in += [disclosure("dis_2", "con_someoneelse", world.employer_id),
+                  disclosure("dis_3", accepted.consent.id, "emp_another")]
+    for event in events_in:
         with Session(world.services.engine) as session, session.begin():
             handler(session, event)
     _, log = world.services.open_manage(manage)
