@@ -175,9 +175,12 @@ class AccommodationRepository:
         else:
             self.conn.execute(insert(program_schedules).values(values))
 
-    def program_schedule(self, referral_id: str) -> dict[str, Any] | None:
+    def program_schedule(self, referral_id: str, employer_id: str) -> dict[str, Any] | None:
+        """The program's windows, only for a referral of this employer: a link naming
+        another employer's referral id must learn nothing of it."""
         row = self.conn.execute(select(program_schedules).where(
-            program_schedules.c.referral_id == referral_id)).first()
+            program_schedules.c.referral_id == referral_id,
+            program_schedules.c.employer_id == employer_id)).first()
         return None if row is None else dict(row._mapping)
 
 

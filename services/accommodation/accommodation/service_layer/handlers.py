@@ -182,7 +182,8 @@ class AccommodationServices:
             raise LinkNotUsable("used")
         if self.clock() >= link["expires_at"]:
             raise LinkNotUsable("expired")
-        return {**link, "suggestion": self.suggestion_for(link["referral_id"])}
+        return {**link, "suggestion": self.suggestion_for(link["referral_id"],
+                                                          link["employer_id"])}
 
     def submit_via_link(self, token: str, *, type_: AccommodationType,
                         requested: Arrangement,
@@ -214,13 +215,14 @@ class AccommodationServices:
             "expected_end_date": _date(data.get("expected_end_date")),
             "received_at": self.clock()})
 
-    def suggestion_for(self, referral_id: str | None) -> Arrangement | None:
+    def suggestion_for(self, referral_id: str | None,
+                       employer_id: str) -> Arrangement | None:
         """A schedule change the employee can submit in one click: unavailable from
         `travel_minutes` before each session until its end, for the program's dates."""
         if referral_id is None:
             return None
         with self.transaction() as (_, repo):
-            program = repo.program_schedule(referral_id)
+            program = repo.program_schedule(referral_id, employer_id)
         if program is None:
             return None
         windows = windows_from_json(json.loads(program["schedule"]))
