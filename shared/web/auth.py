@@ -141,7 +141,9 @@ def requires_roles(*roles: str) -> Callable[[F], F]:
         wrapper._apidoc = deepupdate(  # type: ignore[attr-defined]
             deepcopy(getattr(view, "_apidoc", {})),
             {"manual_doc": {"security": [{"bearerAuth": []}],
-                            "x-roles": list(roles)}},
+                            "x-roles": list(roles),
+                            "responses": {"400": "BAD_REQUEST", "401": "UNAUTHORIZED",
+                                          "403": "FORBIDDEN"}}},
         )
         return wrapper  # type: ignore[return-value]
 

@@ -150,7 +150,10 @@ def idempotent(view: F) -> F:
         {"manual_doc": {"parameters": [{
             "name": "Idempotency-Key", "in": "header", "required": False,
             "description": "Replays the first response for 24 h when the request is resent.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255}}]}})
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                       "pattern": "^[!-~]+$"}}],
+            "responses": {"400": "BAD_REQUEST", "409": "CONFLICT",
+                          "422": "UNPROCESSABLE_ENTITY"}}})
     return wrapper  # type: ignore[return-value]
 
 

@@ -16,6 +16,7 @@ from accommodation.entrypoints.api.schemas import (
     AccommodationOut,
     AccommodationPage,
     ActionIn,
+    ActionNotAllowedProblem,
     CreateAccommodationIn,
     LinkIn,
     LinkOut,
@@ -24,7 +25,7 @@ from accommodation.entrypoints.api.schemas import (
 from accommodation.service_layer.handlers import AccommodationServices
 from shared.web.auth import current_principal, requires_roles, tenant_id
 from shared.web.idempotency import idempotent
-from shared.web.problems import Problem
+from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem
 
 blp = Blueprint("accommodations", __name__, url_prefix="/v1",
                 description="Accommodation cases, as each role may see them.")
@@ -114,7 +115,8 @@ class AccommodationActions(MethodView):
     @blp.arguments(ActionIn)
     @blp.response(200, AccommodationOut)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(409, schema=ActionNotAllowedProblem, content_type=PROBLEM_MEDIA_TYPE,
+                      description="The action is not possible in the case's current status")
     def post(self, body: dict[str, Any], accommodation_id: str) -> dict[str, Any]:
         """Move the case through the interactive process"""
         p = current_principal()

@@ -11,6 +11,7 @@ from marshmallow import validate
 
 from accommodation.domain.model import AccommodationType, Action, Status
 from accommodation.entrypoints.api.schedule_schemas import SessionIn
+from shared.web.errors import ProblemSchema
 from shared.web.pagination import PageArgsSchema, page_schema
 from shared.weekly import WEEKDAYS
 
@@ -156,3 +157,11 @@ class AccommodationOut(ma.Schema):
 AccommodationPage = page_schema(AccommodationOut, "AccommodationPage")
 
 
+
+
+class ActionNotAllowedProblem(ProblemSchema):
+    """409 problem+json when an action is not possible in the case's current status."""
+
+    allowed_actions = ma.fields.List(ma.fields.String(validate=validate.OneOf(
+        [a.value for a in Action])), required=True, metadata={
+            "description": "The actions the caller's role may take now (may be empty)."})
