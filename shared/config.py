@@ -47,6 +47,32 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int_at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    """An integer setting; a value below `minimum` is refused rather than quietly raised
+    (a budget of 0 must not read as "no limit")."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}, not {value!r}")
+    return number
+
+
+def _seconds_list(env: Mapping[str, str], name: str) -> tuple[float, ...]:
+    """Comma-separated non-negative seconds ("0,1,1,1"); empty when unset."""
+    value = env.get(name, "").strip()
+    if not value:
+        return ()
+    seconds = tuple(float(part) for part in value.split(","))
+    if any(not 0 <= s <= 86400 for s in seconds):
+        raise ValueError(f"{name} holds seconds between 0 and 86400, not {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a service process needs to know about its surroundings."""
@@ -65,6 +91,16 @@ class Settings:
     auth_cache_seconds: float = 10.0
     log_level: str = "INFO"
     metrics_token: str | None = None
+    # Outbound webhooks: the wait before each attempt, in seconds (`WEBHOOK_RETRY_SCHEDULE`,
+    # e.g. "0,1,1,1" in tests); empty means the Standard Webhooks schedule (RETRY_SCHEDULE).
+    webhook_retry_schedule: tuple[float, ...] = ()
+    # Employee link pages (shared.web.link_guard): failed link lookups (unknown or expired
+    # token) one client network may make per window before its link requests get 429.
+    link_guess_budget: int = 20
+    link_guess_window_seconds: int = 900
+    # Reverse proxies in front of the services whose X-Forwarded-For is trusted; 0 trusts
+    # none and takes the client address from the connection.
+    trusted_proxy_hops: int = 0
     # The service's own variables (`<SERVICE>_*`), e.g. ACCOMMODATION_HOLIDAYS: each
     # service's config module reads what it knows from here.
     service_env: dict[str, str] = field(default_factory=dict)
@@ -94,5 +130,9 @@ class Settings:
             auth_cache_seconds=min(float(env.get("AUTH_CACHE_SECONDS", 10)), 30.0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             metrics_token=env.get("METRICS_TOKEN") or None,
+            webhook_retry_schedule=_seconds_list(env, "WEBHOOK_RETRY_SCHEDULE"),
+            link_guess_budget=_int_at_least(env, "LINK_GUESS_BUDGET", 20, 1),
+            link_guess_window_seconds=_int_at_least(env, "LINK_GUESS_WINDOW_SECONDS", 900, 1),
+            trusted_proxy_hops=_int_at_least(env, "TRUSTED_PROXY_HOPS", 0, 0),
             service_env={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )

@@ -16,6 +16,7 @@ from shared.db import make_engine, session_factory
 from shared.directory.service import Directory
 from shared.web.auth import Authenticator
 from shared.web.health import BrokerProbe, database_probe
+from shared.web.link_guard import GuessLimiter
 
 
 @dataclass
@@ -29,6 +30,8 @@ class ServiceRuntime:
     readiness: dict[str, Callable[[], bool]] = field(default_factory=dict)
     # The service's own use cases (e.g. `ReferralServices`), set by its bootstrap().
     domain: Any = None
+    # Set by the bootstrap of a service with link pages (shared.web.link_guard).
+    link_guard: GuessLimiter | None = None
 
     def dispose(self) -> None:
         self.engine.dispose()

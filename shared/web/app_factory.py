@@ -3,7 +3,8 @@
 A service brings its blueprints; the factory adds what all services share: problem+json
 errors, request ids, a JSON access log (route template, never the raw path, which may
 hold a link token), security headers, a body size limit, JSON-only API bodies,
-metrics, OpenAPI 3.1 at `/openapi.json` and a reference page at `/docs`.
+metrics, OpenAPI 3.1 at `/openapi.json` and a reference page at `/docs`. Behind
+`TRUSTED_PROXY_HOPS` reverse proxies, the client address is the one they forwarded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, g, request
 from flask_smorest import Blueprint
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.runtime import ServiceRuntime
 from shared.web import ops
@@ -49,6 +51,12 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
                           "servers": [{"url": settings.public_base_url}]},
     )
     app.extensions["bridgeline"] = runtime
+    if settings.trusted_proxy_hops:
+        # Only X-Forwarded-For, and only the hops configured: a client's own header is
+        # never believed (remote_addr is what the link guard counts by).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0,
+            x_port=0, x_prefix=0)
     api = ProblemApi(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "bl1 client token"})

@@ -1,7 +1,8 @@
 """The employee's accommodation link in a real browser: open it, find the program's times
 filled in, add a time, get an error next to the field, send, reach the confirmation. axe-core
 checks every page the employee can see (WCAG 2.1 AA and axe's best practices) and finds
-nothing: the form, the form with errors, the confirmation, and the 404, 409 and 410 pages."""
+nothing: the form, the form with errors, the confirmation, and the 404, 409, 410 and 429
+pages."""
 
 from __future__ import annotations
 
@@ -129,3 +130,11 @@ def test_the_refusal_pages_are_accessible(world, page):
     assert response.status == 410
     page.get_by_role("heading", name="This link has expired").wait_for()
     assert_accessible(page, "410 page")
+
+    guard = world.app.extensions["bridgeline"].link_guard
+    while guard.lockout("127.0.0.1") is None:
+        guard.record_failure("127.0.0.1")
+    response = page.goto(link)
+    assert response.status == 429
+    page.get_by_role("heading", name="Please wait before trying again").wait_for()
+    assert_accessible(page, "429 page")

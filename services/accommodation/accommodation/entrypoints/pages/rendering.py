@@ -1,5 +1,6 @@
 """How every accommodation page is rendered: the service it needs, the strict CSP of
-`shared.web.pages`, and the error pages (HTML, never problem+json, never a stack trace)."""
+`shared.web.pages`, the guard against guessed links (429 page, `shared.web.link_guard`),
+and the error pages (HTML, never problem+json, never a stack trace)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from accommodation.entrypoints.pages import blp, wording
 from accommodation.service_layer.handlers import AccommodationServices, LinkNotUsable
 from shared.tokens import hash_token
 from shared.web import pages as shared_pages
+from shared.web.link_guard import guard_link_pages
 
 Page = tuple[str, int]
 REFUSALS = {"unknown": 404, "expired": 410, "used": 409}
@@ -30,6 +32,10 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
           "Accommodation links work for a limited time, and this one has expired. Nothing "
           "was sent. If you still want to ask for an accommodation, ask your HR team for a "
           "new link."),
+    429: ("Please wait before trying again",
+          "For your safety, links are paused on your network for a while, because many "
+          "links that do not work were tried from it. Try again in {wait}, with the link "
+          "exactly as you received it."),
 }
 
 
@@ -41,9 +47,14 @@ def page(template: str, status: int = 200, **context: Any) -> Page:
     return render_template(f"pages/{template}", **context), status
 
 
-def error_page(status: int) -> Page:
-    title, message = ERROR_PAGES[status]
-    return page("error.html", status, title=title, message=message)
+def error_page(status: int, *, message: str | None = None) -> Page:
+    title, default_message = ERROR_PAGES[status]
+    return page("error.html", status, title=title, message=message or default_message)
+
+
+def too_many_attempts(seconds: int) -> Page:
+    """The 429 page of a network that tried too many links that do not work."""
+    return error_page(429, message=ERROR_PAGES[429][1].format(wait=wording.wait(seconds)))
 
 
 def refusal(error: LinkNotUsable) -> Page:
@@ -62,3 +73,4 @@ def words() -> dict[str, Any]:
 
 
 shared_pages.install_security_headers(blp)
+guard_link_pages(blp, too_many=too_many_attempts)

@@ -1,5 +1,6 @@
 """How every employee page is rendered: the service and names it needs, the strict CSP,
-and the error pages (HTML, never problem+json, never a stack trace)."""
+the guard against guessed links (429 page), and the error pages (HTML, never
+problem+json, never a stack trace)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import current_app, render_template
 
 from referral.entrypoints.pages import blp, wording
 from referral.service_layer.handlers import ReferralServices
+from shared.web.link_guard import guard_link_pages
 from shared.web.pages import CONTENT_SECURITY_POLICY, install_security_headers, public_url
 
 __all__ = ["CONTENT_SECURITY_POLICY", "error_page", "page", "public_url", "services"]
@@ -28,6 +30,10 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
           "Referral links work for a limited time, and this one has expired. If you still "
           "want this referral, ask the person who sent it for a new link. Nothing was shared "
           "with your employer."),
+    429: ("Please wait before trying again",
+          "For your safety, links are paused on your network for a while, because many "
+          "links that do not work were tried from it. Try again in {wait}, with the link "
+          "exactly as you received it."),
 }
 
 
@@ -46,6 +52,11 @@ def error_page(status: int, *, title: str | None = None, message: str | None = N
                 message=message or default_message)
 
 
+def too_many_attempts(seconds: int) -> tuple[str, int]:
+    """The 429 page of a network that tried too many links that do not work."""
+    return error_page(429, message=ERROR_PAGES[429][1].format(wait=wording.wait(seconds)))
+
+
 @blp.context_processor
 def words() -> dict[str, Any]:
     return {"long_date": wording.long_date, "sentence": wording.sentence,
@@ -54,3 +65,4 @@ def words() -> dict[str, Any]:
 
 
 install_security_headers(blp)
+guard_link_pages(blp, too_many=too_many_attempts)
