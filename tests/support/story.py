@@ -180,10 +180,22 @@ class Timeline:
 
 class Story:
     def __init__(self, urls: dict[str, str], cli: Callable[..., list[str]], *,
-                 narrator: Narrator | None = None, timeout: float = 60.0) -> None:
+                 narrator: Narrator | None = None, timeout: float = 60.0,
+                 employee: dict[str, str] | None = None,
+                 colleague: dict[str, str] | None = None, purpose: str | None = None,
+                 limitations: str | None = None, level_of_care: str | None = None,
+                 note: str | None = None) -> None:
         """`urls`: the base URL of each service; `cli(*args)`: the `bridgeline` CLI,
         returning its output lines; `timeout`: how long to wait for each asynchronous
-        effect (a webhook, an event reaching another service)."""
+        effect (a webhook, an event reaching another service).
+
+        The people and their words default to the demo's; pass others to tell the same
+        story with them (the canary test, `tests/e2e/test_canary_story.py`, passes
+        distinctive ones): `employee` and `colleague` as the HR API takes them
+        (`external_id`, `name`, `email`, optionally `phone`), HR's `purpose` of the
+        referral, the employee's functional `limitations`, the provider's
+        `level_of_care`, and a `note` the specialist and HR add to each accommodation
+        action."""
         self.urls = {name: url.rstrip("/") for name, url in urls.items()}
         self.cli = cli
         self.say = narrator or Quiet()
@@ -191,10 +203,16 @@ class Story:
         self.http = requests.Session()
         self.when = Timeline()
         suffix = uuid.uuid4().hex[:6]
-        self.employee = {"external_id": f"E-{suffix}", "name": "Grace Hopper",
-                         "email": f"grace.{suffix}@example.com"}
-        self.limitations = "Evening sessions leave me exhausted; I need to leave on time."
-        self.level_of_care = "IOP"
+        self.employee = employee or {"external_id": f"E-{suffix}", "name": "Grace Hopper",
+                                     "email": f"grace.{suffix}@example.com"}
+        self.colleague = colleague or {
+            "external_id": f"{self.employee['external_id']}-C", "name": "Alan Kay",
+            "email": f"alan.{uuid.uuid4().hex[:6]}@example.com"}
+        self.purpose = purpose
+        self.limitations = (limitations
+                            or "Evening sessions leave me exhausted; I need to leave on time.")
+        self.level_of_care = level_of_care or "IOP"
+        self.note = note
         self.attestations: list[dict[str, Any]] = []
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -238,16 +256,21 @@ class Story:
         return self.api("GET", "referral", f"/v1/referrals/{self.referral_id}", self.hr)
 
     def assert_hr_sees_nothing_personal(self, body: Any) -> None:
-        """HR's bodies never carry the name, the email, the level of care, the program
-        options or the functional limitations."""
-        dumped = json.dumps(body)
+        """HR's bodies never carry the name, the email, the phone, the level of care, the
+        program options, the functional limitations or the notes on the accommodation."""
+        dumped = json.dumps(body, ensure_ascii=False)
         for secret in (self.employee["name"], self.employee["email"], self.limitations,
+                       self.employee.get("phone"), self.note,
                        '"evening"', "level_of_care", "program_options"):
+            if secret is None:
+                continue
             assert secret not in dumped, f"HR saw {secret!r}"
         assert f'"{self.level_of_care}"' not in dumped
 
     # -- the steps -----------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, *more: Callable[[], None]) -> None:
+        """Every step, in order; then each of `more` (steps of the caller's, e.g. the
+        canary test's), while the webhook receivers still listen."""
         with WebhookReceiver() as provider_hooks, WebhookReceiver() as employer_hooks:
             self.provider_hooks, self.employer_hooks = provider_hooks, employer_hooks
             self.setup()
@@ -264,6 +287,8 @@ class Story:
             self.employee_sees_disclosures()
             self.employee_revokes()
             self.nothing_more_after_revocation()
+            for step in more:
+                step()
 
     def setup(self) -> None:
         self.say.step("The directory: an employer, a provider, three employer clients")
@@ -299,7 +324,8 @@ class Story:
         created = self.api("POST", "referral", "/v1/referrals", self.hr, expect=201,
                            headers={"Idempotency-Key": str(uuid.uuid4())}, json={
                                "employee": employee, "kind": "formal",
-                               "provider_id": self.provider_id, "link_ttl_days": 14})
+                               "provider_id": self.provider_id, "link_ttl_days": 14,
+                               **({"purpose": self.purpose} if self.purpose else {})})
         assert created["status"] == "invited" and created["kind"] == "formal"
         assert created["employee"] == {"external_id": employee["external_id"]}
         self.assert_hr_sees_nothing_personal({k: v for k, v in created.items() if k != "link"})
@@ -439,11 +465,15 @@ class Story:
         seen = self.api("GET", "accommodation", path, self.specialist)
         assert seen["functional_limitations"] == self.limitations
         assert seen["status"] == "submitted" and seen["submitted_by"] == "employee"
+        note = {"note": self.note} if self.note else {}
         for party, action in ((self.specialist, "start_review"), (self.specialist, "approve"),
                               (self.hr, "implement")):
             case = self.api("POST", "accommodation", f"{path}/actions", party,
-                            json={"action": action})
+                            json={"action": action, **note})
         assert case["status"] == "implemented"
+        if self.note:
+            history = self.api("GET", "accommodation", path, self.specialist)["history"]
+            assert [h["note"] for h in history] == [self.note] * 3, history
         hr_view = self.api("GET", "accommodation", path, self.hr)
         assert "functional_limitations" not in hr_view
         assert "medical_documentation" not in hr_view
@@ -467,8 +497,9 @@ class Story:
                                      "end": self.when.expected_end.isoformat()}
         listed = self.api("GET", "accommodation", "/v1/accommodations", self.manager)["data"]
         assert all(set(item) == MANAGER_KEYS for item in listed)
-        dumped = json.dumps([view, listed])
-        for word in ("schedule_change", "reason", "note", "type", self.limitations):
+        dumped = json.dumps([view, listed], ensure_ascii=False)
+        for word in ("schedule_change", "reason", "note", "type", self.limitations,
+                     *([self.note] if self.note else [])):
             assert word not in dumped, f"the manager saw {word!r}"
         self.say.sees("manager", f"{view['status']}: {_impact(view['schedule_impact'])}, "
                       f"effective {view['effective']['start']} to {view['effective']['end']}"
@@ -579,8 +610,7 @@ class Story:
         # The control: the same provider events for a colleague whose consent is live, sent
         # after Grace's through the same services, relay and queue. Once her final
         # attestation is in, Grace's events have been through the pipeline too.
-        colleague = {"external_id": f"{self.employee['external_id']}-C", "name": "Alan Kay",
-                     "email": f"alan.{uuid.uuid4().hex[:6]}@example.com"}
+        colleague = self.colleague
         created = self.refer(colleague)
         self.consent(urlsplit(created["link"]["url"]).path, colleague["name"],
                      ("participation", "completion"))
