@@ -18,12 +18,17 @@ consumers deduplicate by event id (the inbox).
 - **Rejected** (nacked) events, e.g. by a full queue, are retried with backoff, forever.
 - **Broker away:** the relay connects before claiming rows (so an outage holds no locks)
   and reconnects with exponential backoff; rows wait in the table meanwhile.
+- **Waking up.** When a batch comes back short the relay waits for new rows: on
+  PostgreSQL on a LISTEN connection that the outbox's commit notifies (see `notify`),
+  so an event leaves within milliseconds instead of after up to a whole
+  `poll_interval`; the poll stays as the fallback (and is all SQLite has).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.messaging.amqp import BROKER_ERRORS, Backoff, ConfirmingPublisher, Outcome
 from shared.messaging.envelope import MESSAGE_CONTENT_TYPE
+from shared.messaging.notify import OutboxListener
 from shared.messaging.outbox import prune_outbox
 from shared.messaging.tables import outbox
 from shared.messaging.topology import Topology
@@ -42,6 +48,7 @@ from shared.messaging.tracing import HEADER as TRACEPARENT
 
 log = logging.getLogger("bridgeline.messaging.relay")
 PERSISTENT = 2
+STOP_CHECK_INTERVAL = 0.25  # how long an idle relay may take to notice `stop`
 
 
 @dataclass
@@ -65,7 +72,7 @@ class OutboxRelay:
                  poll_interval: float = 0.2, retention: timedelta = timedelta(days=7),
                  unroutable_grace: timedelta = timedelta(hours=1),
                  retry_max_delay: float = 60.0, reconnect_max_delay: float = 30.0,
-                 prune_interval: timedelta = timedelta(minutes=10),
+                 prune_interval: timedelta = timedelta(minutes=10), listen: bool = True,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
         self.publisher = ConfirmingPublisher(amqp_url, Topology(exchange), "bridgeline-relay")
@@ -78,6 +85,7 @@ class OutboxRelay:
         self.prune_interval = prune_interval
         self.clock = clock or (lambda: datetime.now(UTC))
         self._last_prune: datetime | None = None
+        self.listener = OutboxListener(engine, enabled=listen)
 
     def publish_pending(self, batch_size: int | None = None) -> int:
         """Publish one batch; returns how many events were confirmed and marked sent.
@@ -103,20 +111,37 @@ class OutboxRelay:
         try:
             while not stop.is_set():
                 try:
+                    self.listener.ensure_listening()  # before the claim: no commit missed
                     result = self.relay_batch(self.batch_size)
                     backoff.reset()
                     self._prune_when_due()
                     if result.claimed < self.batch_size:
-                        self.publisher.idle(self.poll_interval)
+                        self._wait_for_rows(stop)
+                    else:
+                        self.listener.wait(0)  # keep the server's notification queue short
                 except BROKER_ERRORS as exc:
                     self._pause("broker unavailable", exc, backoff, stop)
                 except SQLAlchemyError as exc:
                     self._pause("database unavailable", exc, backoff, stop)
         finally:
-            self.publisher.close()
+            self.close()
 
     def close(self) -> None:
         self.publisher.close()
+        self.listener.close()
+
+    def _wait_for_rows(self, stop: threading.Event) -> None:
+        """Until a commit notifies us, `poll_interval` passes or `stop` is set, answering
+        the broker's heartbeats meanwhile."""
+        deadline = time.monotonic() + self.poll_interval
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if not self.listener.listening:
+                self.publisher.idle(min(left, STOP_CHECK_INTERVAL))
+                continue
+            woken = self.listener.wait(min(left, STOP_CHECK_INTERVAL))
+            self.publisher.idle(0)
+            if woken:
+                return
 
     def _claim(self, connection: Connection, batch_size: int, now: datetime) -> list[Row[Any]]:
         due = (select(outbox.c.id)

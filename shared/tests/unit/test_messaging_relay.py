@@ -218,3 +218,16 @@ def test_run_forever_backs_off_while_the_broker_is_away_and_stops_promptly(engin
     assert not thread.is_alive() and time.monotonic() - stopped_at < 1.0
     assert len(relay.publisher.published) == 3
     assert relay.publisher.connects >= 5
+
+
+def test_idle_relay_with_a_long_poll_interval_still_stops_promptly(engine, relay):
+    relay.poll_interval = 30.0
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,))
+    thread.start()
+    time.sleep(0.3)  # idle, waiting for rows
+    stop.set()
+    stopped_at = time.monotonic()
+    thread.join(5)
+    assert not thread.is_alive() and time.monotonic() - stopped_at < 1.0
+    assert not relay.listener.listening  # SQLite: nothing to listen to, the relay polls
