@@ -13,12 +13,18 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
+from shared.config import Settings
 from shared.logs import configure_logging
 from shared.services import SERVICE_NAMES
+
+if TYPE_CHECKING:
+    from shared.webhooks import DeliveryPolicy
 
 log = logging.getLogger("bridgeline.worker")
 JOIN_SECONDS = 10.0
@@ -43,7 +49,8 @@ def platform_tasks(runtime: Any, handlers: dict[str, Callable[..., None]]) -> li
         BackgroundTask("relay", OutboxRelay(runtime.engine, s.amqp_url, s.exchange).run_forever),
         BackgroundTask("webhooks",
                        WebhookDeliverer(runtime.engine, endpoints, runtime.cipher,
-                                        allow_insecure_urls=s.is_dev).run_forever),
+                                        allow_insecure_urls=s.is_dev,
+                                        policy=delivery_policy(s)).run_forever),
     ]
     if handlers:
         consumer = ConsumerRunner(runtime.engine, s.amqp_url, s.exchange, s.service,
@@ -52,14 +59,41 @@ def platform_tasks(runtime: Any, handlers: dict[str, Callable[..., None]]) -> li
     return tasks
 
 
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    """The webhook deliverer's policy: the production one, with the retry schedule of
+    `WEBHOOK_RETRY_SCHEDULE` when that is set."""
+    from shared.webhooks import DeliveryPolicy
+
+    if not settings.webhook_retry_schedule:
+        return DeliveryPolicy()
+    return DeliveryPolicy(schedule=tuple(timedelta(seconds=s)
+                                         for s in settings.webhook_retry_schedule))
+
+
 def periodic(name: str, work: Callable[[], int], interval: float) -> BackgroundTask:
     """A loop that calls `work` until it reports nothing done (0), then sleeps
-    `interval` seconds; for sweeps such as link expiry or overdue announcements."""
+    `interval` seconds; for sweeps such as link expiry or overdue announcements.
+
+    A sweep that raises (the database is away, say) is logged and tried again after a
+    short, growing pause (at most `interval`): one failed round must not end the loop,
+    since that would stop the whole worker."""
 
     def run(stop: threading.Event) -> None:
+        failures = 0
         while not stop.is_set():
-            while work() and not stop.is_set():
-                pass
+            try:
+                while work() and not stop.is_set():
+                    pass
+            except Exception as exc:  # a background loop must outlive any one round
+                failures += 1
+                delay = min(interval, 0.5 * 2 ** min(failures, 6))
+                log.warning("periodic task failed; will retry", exc_info=not isinstance(
+                    exc, SQLAlchemyError), extra={"fields": {
+                        "task": name, "exc_type": type(exc).__name__,
+                        "retry_in_s": round(delay, 2)}})
+                stop.wait(delay)
+                continue
+            failures = 0
             stop.wait(interval)
 
     return BackgroundTask(name, run)

@@ -42,12 +42,20 @@ class OutboxListener:
 
     def ensure_listening(self) -> None:
         """Open the connection and LISTEN, if not done yet. Call it before looking for
-        rows, so that a row committed after the look is sure to wake `wait`. Raises the
-        engine's errors (SQLAlchemyError) when the database is unreachable."""
+        rows, so that a row committed after the look is sure to wake `wait`. When the
+        database is unreachable it logs and tries again after `LISTEN_RETRY_SECONDS`
+        (the relay polls meanwhile, and its claim meets the outage and pauses); it never
+        raises the driver's errors, which the pool hands over unwrapped."""
         if (not self.enabled or self._connection is not None
                 or time.monotonic() < self._retry_at):
             return
-        pooled = self.engine.raw_connection()
+        try:
+            pooled = self.engine.raw_connection()
+        except (psycopg.Error, OSError) as exc:  # not a SQLAlchemyError: the relay would die
+            log.warning("outbox listener could not connect; polling meanwhile",
+                        extra={"fields": {"exc_type": type(exc).__name__}})
+            self._retry_at = time.monotonic() + LISTEN_RETRY_SECONDS
+            return
         driver: Any = pooled.driver_connection
         pooled.detach()  # ours for good: never handed to another caller, closed by close()
         if not hasattr(driver, "notifies"):  # not psycopg 3: stay with polling

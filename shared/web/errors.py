@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from shared.crypto.errors import UnencodableText
+from shared.db.outage import database_unavailable
 from shared.web.problems import PROBLEM_MEDIA_TYPE, Problem
 
 log = logging.getLogger("bridgeline.web")
@@ -34,6 +35,8 @@ DETAILS = {
     422: "The request body or parameters did not validate; see `errors`.",
     500: "Something went wrong on our side. It has been logged; the request id identifies it.",
 }
+DATABASE_AWAY = "A database this service needs is not reachable right now. Try again shortly."
+RETRY_AFTER_SECONDS = "5"
 
 
 class ProblemSchema(ma.Schema):
@@ -113,6 +116,14 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return render_problem(problem_from_http(error))
+        if database_unavailable(error):
+            # Not a bug: PostgreSQL restarting, a network cut. The same request will
+            # work once it is back; readiness says 503 meanwhile too.
+            log.warning("database unavailable", extra={"fields": {
+                "request_id": g.get("request_id"), "route": _route(),
+                "exc_type": type(error).__name__}})
+            return render_problem(Problem(503, "Service Unavailable", detail=DATABASE_AWAY,
+                                          headers={"Retry-After": RETRY_AFTER_SECONDS}))
         if isinstance(error, UNREADABLE_INPUT):
             # Input no schema can hold: JSON nested past the recursion limit, a lone
             # surrogate that cannot be encoded, a NUL byte PostgreSQL refuses to store.

@@ -54,6 +54,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic clock)
 
 
 class WebhookReceiver:

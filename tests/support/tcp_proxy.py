@@ -1,7 +1,11 @@
 """A TCP proxy the tests control: put it between a process and RabbitMQ or PostgreSQL,
 then `cut()` to make the server unreachable (existing connections drop, new ones are
 refused, as a dead server would) and `restore()` to bring it back — without touching
-the shared server. `TcpProxy.for_url(url)` points at a URL's host and gives `proxy.url`."""
+the shared server. `TcpProxy.for_url(url)` points at a URL's host and gives `proxy.url`.
+
+`freeze()` keeps connections open but drops whatever the clients send from then on (the
+server still talks to them): a client's acknowledgements or commits are lost in the
+network. `restore()` ends it for the connections made afterwards."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._frozen = False
         self.port = self._free_port()
         self.url = ""
 
@@ -35,7 +40,16 @@ class TcpProxy:
             s.bind(("127.0.0.1", 0))
             return int(s.getsockname()[1])
 
+    @property
+    def is_cut(self) -> bool:
+        return self._listener is None
+
     def start(self) -> TcpProxy:
+        """Listen (again), and forward what clients send again; a no-op while the proxy
+        is up and not frozen."""
+        self._frozen = False
+        if not self.is_cut:
+            return self
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -63,6 +77,10 @@ class TcpProxy:
 
     stop = cut
 
+    def freeze(self) -> None:
+        """From now on, drop what clients send on every connection (see the module doc)."""
+        self._frozen = True
+
     def _accept(self, listener: socket.socket) -> None:
         while self._listener is listener:
             try:
@@ -82,14 +100,17 @@ class TcpProxy:
                     upstream.close()
                     return
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, from_client in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, from_client),
+                                 daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket, from_client: bool) -> None:
+        frozen = False  # once a connection froze it stays so: its stream has a gap
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                frozen = frozen or (from_client and self._frozen)
+                if not frozen:
+                    dst.sendall(data)
         except OSError:
             pass
         finally:

@@ -4,9 +4,12 @@ import json
 import logging
 
 import marshmallow as ma
+import psycopg
+import psycopg.errors
 import pytest
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from shared.logs import JsonFormatter
 from shared.web.app_factory import create_service_app
@@ -38,6 +41,21 @@ class Boom(MethodView):
     def get(self):
         """Fail unexpectedly"""
         raise RuntimeError(f"secret value {CANARY}")
+
+
+@widgets.route("/database-away")
+class DatabaseAway(MethodView):
+    def get(self):
+        """Meet an unreachable database"""
+        orig = psycopg.OperationalError(f"connection to server failed {CANARY}")
+        raise OperationalError("SELECT 1", {}, orig)
+
+
+@widgets.route("/bad-query")
+class BadQuery(MethodView):
+    def get(self):
+        """Run a statement the database refuses"""
+        raise ProgrammingError("SELECT x", {}, psycopg.errors.UndefinedTable(CANARY))
 
 
 @pytest.fixture
@@ -101,6 +119,25 @@ def test_unexpected_errors_are_500_problems_and_leak_nothing(widget_app, caplog)
     assert CANARY not in line
     assert json.loads(line)["exc_type"] == "RuntimeError"
     assert any("Boom.get" in frame or "get" in frame for frame in json.loads(line)["stack"])
+
+
+def test_an_unreachable_database_is_a_503_problem_with_retry_after(widget_app, caplog):
+    with caplog.at_level(logging.WARNING):
+        response = widget_app.test_client().get("/v1/widgets/database-away")
+    body = assert_problem(response, 503)
+    assert body["title"] == "Service Unavailable"
+    assert response.headers["Retry-After"] == "5"
+    assert CANARY not in response.get_data(as_text=True)
+    record = next(r for r in caplog.records if r.name == "bridgeline.web")
+    line = JsonFormatter("referral").format(record)
+    assert record.levelno == logging.WARNING and CANARY not in line
+    assert json.loads(line)["exc_type"] == "OperationalError"
+
+
+def test_a_statement_the_database_refuses_stays_a_500(widget_app):
+    response = widget_app.test_client().get("/v1/widgets/bad-query")
+    assert CANARY not in response.get_data(as_text=True)
+    assert_problem(response, 500)
 
 
 GENERIC = [
