@@ -64,7 +64,7 @@ class ConsumerRunner:
                  handlers: Mapping[str, Handler], cipher: FieldCipherLike, *,
                  prefetch: int = 16, delivery_limit: int = DEFAULT_DELIVERY_LIMIT,
                  retry_delay: float = 0.2, retry_max_delay: float = 2.0,
-                 reconnect_max_delay: float = 30.0,
+                 reconnect_max_delay: float = 10.0,
                  inbox_retention: timedelta = timedelta(days=30)) -> None:
         self.engine = engine
         self.applier = EventApplier(engine, handlers, cipher)

@@ -71,7 +71,7 @@ class OutboxRelay:
     def __init__(self, engine: Engine, amqp_url: str, exchange: str, *, batch_size: int = 100,
                  poll_interval: float = 0.2, retention: timedelta = timedelta(days=7),
                  unroutable_grace: timedelta = timedelta(hours=1),
-                 retry_max_delay: float = 60.0, reconnect_max_delay: float = 30.0,
+                 retry_max_delay: float = 60.0, reconnect_max_delay: float = 10.0,
                  prune_interval: timedelta = timedelta(minutes=10), listen: bool = True,
                  clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
