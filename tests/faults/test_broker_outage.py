@@ -20,7 +20,6 @@ import requests
 from sqlalchemy import func, select
 
 from referral.adapters.orm import disclosures
-from shared.webhooks.testing import WebhookReceiver
 from tests.faults.conftest import report
 from tests.support.stack import SERVICES, wait_for
 
@@ -47,14 +46,10 @@ def test_broker_away_for_20_seconds_mid_story(faults):
     stack = faults.stack
     started = datetime.now(UTC)
     story = faults.story()
-    with WebhookReceiver() as provider_hooks, WebhookReceiver() as employer_hooks:
-        story.provider_hooks, story.employer_hooks = provider_hooks, employer_hooks
+    with story.receivers():
 
         # -- the first half, with the broker up; then everything settles ---------------
-        story.setup()
-        story.hr_refers()
-        story.employee_consents()
-        story.provider_receives_referral()
+        story.until_the_provider_has_the_referral()
         before = faults.settled(started)
         inboxes_before = {s: len(before.inboxes[s]) for s in SERVICES}
 
@@ -80,7 +75,7 @@ def test_broker_away_for_20_seconds_mid_story(faults):
                           ("participation",))
             # Webhooks out come from the database, not the broker: the provider gets
             # the colleague's referral.accepted during the outage.
-            assert provider_hooks.wait_for(2, timeout=15), len(provider_hooks.received)
+            assert story.provider_hooks.wait_for(2, timeout=15), len(story.provider_hooks.received)
 
             # The APIs keep answering for the rest of the outage.
             calls = failures = 0
@@ -128,10 +123,10 @@ def test_broker_away_for_20_seconds_mid_story(faults):
         # disclosure row per disclosure.recorded event.
         wait_for(lambda: faults.webhooks_pending() == 0, timeout=30, interval=0.2)
         doubled = 0
-        for hooks in (provider_hooks, employer_hooks):
+        for hooks in (story.provider_hooks, story.employer_hooks):
             per_id = Counter(r.headers["webhook-id"] for r in hooks.received)
             doubled += sum(n - 1 for n in per_id.values())
-        assert len(provider_hooks.received) - doubled == 3
+        assert len(story.provider_hooks.received) - doubled == 3
         doubled += len(story.attestations) - 2
         disclosed = len(faults.ledger().of_type("attestation", "disclosure.recorded"))
         with stack.engine("referral").connect() as conn:

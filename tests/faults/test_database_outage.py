@@ -18,7 +18,6 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from shared.webhooks.testing import WebhookReceiver
 from tests.faults.conftest import report
 from tests.support.stack import SERVICES, wait_for
 from tests.support.story import Party
@@ -53,12 +52,8 @@ def test_database_away_mid_story(faults):
     stack = faults.stack
     started = datetime.now(UTC)
     story = faults.story()
-    with WebhookReceiver() as provider_hooks, WebhookReceiver() as employer_hooks:
-        story.provider_hooks, story.employer_hooks = provider_hooks, employer_hooks
-        story.setup()
-        story.hr_refers()
-        story.employee_consents()
-        story.provider_receives_referral()
+    with story.receivers():
+        story.until_the_provider_has_the_referral()
         story.provider_reports_enrollment()
         # A client never used yet: no service has it cached, so its calls need the
         # directory database.

@@ -21,12 +21,13 @@ in), so attendance reported after that would never reach an attestation.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
@@ -268,15 +269,26 @@ class Story:
         assert f'"{self.level_of_care}"' not in dumped
 
     # -- the steps -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def receivers(self) -> Iterator[Story]:
+        """The provider's and the employer's webhook endpoints, listening meanwhile."""
+        with WebhookReceiver() as provider_hooks, WebhookReceiver() as employer_hooks:
+            self.provider_hooks, self.employer_hooks = provider_hooks, employer_hooks
+            yield self
+
+    def until_the_provider_has_the_referral(self) -> None:
+        """The first steps: the directory, the referral, the consent, the provider's
+        signed `referral.accepted` (inside `receivers()`)."""
+        self.setup()
+        self.hr_refers()
+        self.employee_consents()
+        self.provider_receives_referral()
+
     def run(self, *more: Callable[[], None]) -> None:
         """Every step, in order; then each of `more` (steps of the caller's, e.g. the
         canary test's), while the webhook receivers still listen."""
-        with WebhookReceiver() as provider_hooks, WebhookReceiver() as employer_hooks:
-            self.provider_hooks, self.employer_hooks = provider_hooks, employer_hooks
-            self.setup()
-            self.hr_refers()
-            self.employee_consents()
-            self.provider_receives_referral()
+        with self.receivers():
+            self.until_the_provider_has_the_referral()
             self.provider_reports_enrollment()
             self.accommodation_learns_schedule()
             self.schedule_conflicts()
