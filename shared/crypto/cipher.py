@@ -81,6 +81,8 @@ class SubjectKeys(Protocol):
 
     def fetch_or_create(self, subject: str) -> DataKey: ...
 
+    def create(self, subject: str) -> DataKey: ...
+
     def erase(self, subject: str) -> None: ...
 
 
@@ -135,6 +137,11 @@ class FieldCipher:
         except InvalidTag as exc:
             raise DecryptionError("the value was tampered with or belongs elsewhere") from exc
         return plaintext.decode()
+
+    def new_subject_key(self, subject: str) -> None:
+        """Make the data key of a subject just minted (a fresh random id), with one write
+        and no lookup first (`encrypt` would look for a key before creating one)."""
+        self._fill(subject, self.keys.create(subject))
 
     def is_erased(self, subject: str) -> bool:
         """Whether the subject's key was shredded (a new record for the same person then

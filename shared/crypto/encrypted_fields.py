@@ -192,12 +192,18 @@ class EncryptedFields:
                     cipher, values[name], subject, Aad(*where, name))
         return sealed
 
-    def open(self, cipher: FieldCipher, row: Mapping[str, Any]) -> dict[str, Any]:
+    def open(self, cipher: FieldCipher, row: Mapping[str, Any],
+             fields: Iterable[str] | None = None) -> dict[str, Any]:
         """A dict of a row (pass `row._mapping` for a Core `Row`) with each encrypted
-        column decrypted under its field's name."""
+        column decrypted under its field's name; with `fields`, only those (a read that
+        selected only what it shows decrypts only that)."""
         subject, where = self._binding(row.get)
         opened = dict(row)
-        for name in self.fields:
+        names = self.fields if fields is None else tuple(fields)
+        unknown = set(names) - set(self.fields)
+        if unknown:
+            raise ValueError(f"{self.table}: not encrypted fields: {', '.join(sorted(unknown))}")
+        for name in names:
             token = opened.pop(self.column_of(name), None)
             opened[name] = None if token is None else cipher.decrypt(
                 token, subject=subject, aad=Aad(*where, name))

@@ -3,8 +3,9 @@ and derives nothing.
 
 Bounded (oldest entries go first) and short-lived: an entry lives at most 30 seconds,
 which is how long a subject erased by another process can still be read or written
-here. The erasing process replaces its own entry at once. The clock is injectable so
-tests can pass the TTL without sleeping.
+here. The erasing process replaces its own entry at once. Expired entries are dropped
+as new ones come in, so the cache holds the keys of the last TTL, not a backlog of stale
+ones up to the bound. The clock is injectable so tests can pass the TTL without sleeping.
 """
 
 from __future__ import annotations
@@ -44,10 +45,20 @@ class KeyCache(Generic[V]):
 
     def put(self, subject: str, value: V) -> None:
         with self._lock:
+            now = self.clock()
             self._entries.pop(subject, None)
+            # Every entry lives one TTL from its put, so they expire in insertion order:
+            # drop the expired ones from the front. The cache then holds the keys used
+            # within the TTL, not up to `max_entries` stale ones (an open key takes about
+            # 3 KB, an AES-GCM context included), and a key leaves memory once it expires.
+            while self._entries:  # each entry is dropped once: amortised O(1) per put
+                first = next(iter(self._entries))
+                if self._entries[first][0] > now:
+                    break
+                del self._entries[first]
             while len(self._entries) >= self.max_entries:
                 del self._entries[next(iter(self._entries))]
-            self._entries[subject] = (self.clock() + self.ttl, value)
+            self._entries[subject] = (now + self.ttl, value)
 
     def clear(self) -> None:
         with self._lock:

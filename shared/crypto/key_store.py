@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 
 from shared.crypto.errors import SubjectErasedError
 from shared.crypto.keyring import KekProvider, WrappedKey
 from shared.crypto.tables import subject_keys as sk
 from shared.crypto.token_format import KID_BYTES
+from shared.db import single_statements
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -52,6 +53,10 @@ class KeyCounts:
     erased: int
 
 
+_FETCH = (select(sk.c.kid, sk.c.kek_version, sk.c.wrapped_key)
+          .where(sk.c.subject == bindparam("subject")))
+
+
 def wrap_context(subject: str, kid: bytes) -> bytes:
     # Binds a wrapped key to its row: a wrapped key copied to another subject's row
     # does not unwrap there.
@@ -66,12 +71,14 @@ class KeyStore:
         self.engine = engine
         self.kek = kek
         self.clock = clock
+        self._single_statements = single_statements(engine)
+        self._insert_if_absent_statement = self._insert().on_conflict_do_nothing(
+            index_elements=["subject"]).returning(sk.c.subject)
 
     def fetch(self, subject: str) -> KeyState:
         """The subject's data key, `ERASED_KEY`, or None when it never had one."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(sk.c.kid, sk.c.kek_version, sk.c.wrapped_key)
-                               .where(sk.c.subject == subject)).first()
+        with self._single_statements.connect() as conn:
+            row = conn.execute(_FETCH, {"subject": subject}).first()
         if row is None:
             return None
         if row.wrapped_key is None:
@@ -90,15 +97,23 @@ class KeyStore:
             raise SubjectErasedError(f"subject {subject!r} was erased; no new data for it")
         return state
 
+    def create(self, subject: str) -> DataKey:
+        """The data key of a subject just minted (a fresh random id): inserted without
+        looking for one first, so one round trip instead of two. Should the subject have
+        a key or a tombstone after all, that is what counts, as in `fetch_or_create`."""
+        return self._insert_if_absent(subject) or self.fetch_or_create(subject)
+
     def _insert_if_absent(self, subject: str) -> DataKey | None:
         kid, key = os.urandom(KID_BYTES), AESGCM.generate_key(256)
         wrapped = self.kek.wrap(key, context=wrap_context(subject, kid))
-        statement = self._insert().values(
-            subject=subject, kid=kid.hex(), kek_version=wrapped.kek_version,
-            wrapped_key=wrapped.blob, created_at=self.clock(),
-        ).on_conflict_do_nothing(index_elements=["subject"])
-        with self.engine.begin() as conn:
-            inserted = conn.execute(statement).rowcount == 1
+        # One statement, atomic on its own: no BEGIN/COMMIT round trips on PostgreSQL.
+        # RETURNING, not rowcount: psycopg through SQLAlchemy reports -1 for INSERTs,
+        # which made every new key be read back and unwrapped again.
+        with self._single_statements.begin() as conn:
+            inserted = conn.execute(self._insert_if_absent_statement, {
+                "subject": subject, "kid": kid.hex(), "kek_version": wrapped.kek_version,
+                "wrapped_key": wrapped.blob, "created_at": self.clock(),
+            }).first() is not None
         return DataKey(kid, key) if inserted else None
 
     def erase(self, subject: str) -> None:

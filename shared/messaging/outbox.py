@@ -28,12 +28,17 @@ class Outbox:
         """Write `event` in `target`'s current transaction; returns the event id."""
         sealed = self.sealer.seal(event)
         now = datetime.now(UTC)
-        target.execute(outbox.insert().values(
-            event_id=sealed.id, event_type=sealed.type, body=sealed.to_json(),
-            traceparent=outgoing_traceparent(), created_at=now, next_attempt_at=now,
-            attempts=0,
-        ))
+        # One statement object, values as parameters: building `.values(...)` anew per
+        # event cost more CPU than executing it.
+        target.execute(_INSERT, {
+            "event_id": sealed.id, "event_type": sealed.type, "body": sealed.to_json(),
+            "traceparent": outgoing_traceparent(), "created_at": now, "next_attempt_at": now,
+            "attempts": 0,
+        })
         return sealed.id
+
+
+_INSERT = outbox.insert()
 
 
 def prune_outbox(connection: Connection, older_than: datetime) -> int:

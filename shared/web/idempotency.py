@@ -23,12 +23,23 @@ from typing import Any, TypeVar
 
 from flask import Response, current_app, make_response, request
 from flask_smorest.utils import deepupdate
-from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, select, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.crypto import SYSTEM_SUBJECT, Aad, Erased
-from shared.db import UtcDateTime, mechanism_metadata
+from shared.db import UtcDateTime, mechanism_metadata, single_statements
 from shared.web.auth import current_principal
 from shared.web.problems import Problem
 
@@ -61,43 +72,60 @@ class IdempotencyStore:
     def __init__(self, engine: Engine, cipher: Any) -> None:
         self.engine = engine
         self.cipher = cipher
+        # The usual case (a new key) and the bookkeeping after the request are each one
+        # atomic statement: on PostgreSQL one round trip, no BEGIN/COMMIT around it.
+        # Both are built once, their values passed as parameters.
+        self.single = single_statements(engine)
+        t = idempotency_keys
+        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        new_row = insert(t)
+        # A new key, or one whose 24 hours are over (then it is as good as new).
+        self._reservation = new_row.on_conflict_do_update(
+            index_elements=[t.c.client_id, t.c.key_hash],
+            set_={"request_hash": new_row.excluded.request_hash, "status_code": None,
+                  "response_ciphertext": None, "created_at": new_row.excluded.created_at,
+                  "expires_at": new_row.excluded.expires_at},
+            where=t.c.expires_at <= bindparam("now")).returning(t.c.key_hash)
+        self._completion = update(t).where(t.c.client_id == bindparam("this_client"),
+                                           t.c.key_hash == bindparam("this_key"))
 
     def reserve(self, client_id: str, key_hash: str, request_hash: str,
                 now: datetime) -> tuple[str, Any]:
         """("new", None) | ("replay", (status, body)) | ("mismatch", None) | ("busy", None)"""
         t = idempotency_keys
-        with self.engine.begin() as conn:
-            conn.execute(delete(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash,
-                                         t.c.expires_at <= now))
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            created = conn.execute(insert(t).values(
-                client_id=client_id, key_hash=key_hash, request_hash=request_hash,
-                created_at=now, expires_at=now + RETENTION)
-                .on_conflict_do_nothing().returning(t.c.key_hash)).first()
-            if created is not None:
-                return "new", None
-            row = conn.execute(select(t).where(t.c.client_id == client_id,
-                                               t.c.key_hash == key_hash)).one()
-            if row.request_hash != request_hash:
-                return "mismatch", None
-            if row.status_code is not None:
-                return "replay", (row.status_code, self._open(client_id, key_hash,
-                                                              row.response_ciphertext))
-            taken = conn.execute(update(t).where(
-                t.c.client_id == client_id, t.c.key_hash == key_hash,
-                t.c.status_code.is_(None), t.c.created_at < now - LEASE).values(created_at=now))
-            return ("new", None) if taken.rowcount == 1 else ("busy", None)
+        values = {"client_id": client_id, "key_hash": key_hash, "request_hash": request_hash,
+                  "created_at": now, "expires_at": now + RETENTION, "now": now}
+        for _attempt in range(2):
+            with self.single.begin() as conn:
+                if conn.execute(self._reservation, values).first() is not None:
+                    return "new", None
+            with self.engine.begin() as conn:
+                row = conn.execute(select(t).where(t.c.client_id == client_id,
+                                                   t.c.key_hash == key_hash)).first()
+                if row is None:  # released in between: the key is free again
+                    continue
+                if row.request_hash != request_hash:
+                    return "mismatch", None
+                if row.status_code is not None:
+                    return "replay", (row.status_code, self._open(client_id, key_hash,
+                                                                  row.response_ciphertext))
+                taken = conn.execute(update(t).where(
+                    t.c.client_id == client_id, t.c.key_hash == key_hash,
+                    t.c.status_code.is_(None), t.c.created_at < now - LEASE).values(
+                        created_at=now))
+                return ("new", None) if taken.rowcount == 1 else ("busy", None)
+        return "busy", None
 
     def complete(self, client_id: str, key_hash: str, status: int, body: str) -> None:
-        t = idempotency_keys
-        with self.engine.begin() as conn:
-            conn.execute(update(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash)
-                         .values(status_code=status,
-                                 response_ciphertext=self._seal(client_id, key_hash, body)))
+        sealed = self._seal(client_id, key_hash, body)
+        with self.single.begin() as conn:
+            conn.execute(self._completion, {"this_client": client_id, "this_key": key_hash,
+                                            "status_code": status,
+                                            "response_ciphertext": sealed})
 
     def release(self, client_id: str, key_hash: str) -> None:
         t = idempotency_keys
-        with self.engine.begin() as conn:
+        with self.single.begin() as conn:
             conn.execute(delete(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash,
                                          t.c.status_code.is_(None)))
 
@@ -129,8 +157,7 @@ def idempotent(view: F) -> F:
         if not KEY_PATTERN.match(key):
             raise Problem(400, "Invalid Idempotency Key",
                           detail="Idempotency-Key must be 1 to 255 visible ASCII characters.")
-        runtime = current_app.extensions["bridgeline"]
-        store = IdempotencyStore(runtime.engine, runtime.cipher)
+        store = _store()
         client_id = current_principal().client_id
         key_hash = _sha256(key.encode())
         fingerprint = _sha256(request.method.encode(), request.path.encode(), request.get_data())
@@ -155,6 +182,19 @@ def idempotent(view: F) -> F:
             "responses": {"400": "BAD_REQUEST", "409": "CONFLICT",
                           "422": "UNPROCESSABLE_ENTITY"}}})
     return wrapper  # type: ignore[return-value]
+
+
+def _store() -> IdempotencyStore:
+    """The app's store, made on first use."""
+    store = current_app.extensions.get(_STORE_KEY)
+    if store is None:
+        runtime = current_app.extensions["bridgeline"]
+        store = current_app.extensions[_STORE_KEY] = IdempotencyStore(runtime.engine,
+                                                                      runtime.cipher)
+    return store
+
+
+_STORE_KEY = "bridgeline.idempotency"
 
 
 def _run_and_remember(store: IdempotencyStore, client_id: str, key_hash: str,

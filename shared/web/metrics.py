@@ -7,6 +7,7 @@ multi-process server set PROMETHEUS_MULTIPROC_DIR and the multiprocess collector
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Response
 from prometheus_client import (
@@ -17,6 +18,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+MAX_CACHED_LABELS = 1000
 
 
 class HttpMetrics:
@@ -29,10 +32,21 @@ class HttpMetrics:
                                  "Time to handle an HTTP request", ["service", "route"],
                                  registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(self.service, method, route, str(status)).inc()
-        self.latency.labels(self.service, route).observe(seconds)
+        # The labelled children, looked up once per (method, route, status): `labels()`
+        # validates and locks on every call. Routes are templates, so there are few
+        # keys; the bound only matters for clients inventing methods.
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(self.service, method, route, str(status)),
+                        self.latency.labels(self.service, route))
+            if len(self._children) < MAX_CACHED_LABELS:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> Response:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

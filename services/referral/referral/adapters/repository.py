@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
 from referral.adapters.orm import CONSENT_FIELDS, REFERRAL_FIELDS, consents, disclosures, referrals
-from referral.domain.consent import Consent, Scope
+from referral.domain.consent import Consent, ConsentTerms, Scope
 from referral.domain.model import (
     Contact,
     Enrollment,
@@ -23,6 +23,7 @@ from referral.domain.model import (
     State,
     Window,
 )
+from referral.domain.projections import HrRecord
 from shared.crypto import FieldCipher
 from shared.web.pagination import decode_cursor, encode_cursor
 
@@ -47,7 +48,7 @@ class ReferralRepository:
             email_bidx: str | None) -> None:
         row = {**_referral_values(referral), "external_id_bidx": external_id_bidx,
                "employee_email_bidx": email_bidx}
-        self.conn.execute(insert(referrals).values(REFERRAL_FIELDS.seal(self.cipher, row)))
+        self.conn.execute(_INSERT, REFERRAL_FIELDS.seal(self.cipher, row))
 
     def save(self, referral: Referral) -> None:
         """Write what a referral's lifecycle changes, and its consent if new or revoked."""
@@ -104,12 +105,18 @@ class ReferralRepository:
     def subject_for(self, employer_id: str, external_id_bidx: str) -> str | None:
         """The data-key subject already used for this employee, so that one erasure
         shreds every referral of theirs."""
-        return self.conn.execute(select(referrals.c.employee_subject).where(
-            referrals.c.employer_id == employer_id,
-            referrals.c.external_id_bidx == external_id_bidx).limit(1)).scalar()
+        return self.conn.execute(_SUBJECT_FOR, {"employer_id": employer_id,
+                                                "external_id_bidx": external_id_bidx}).scalar()
+
+    def hr_record(self, employer_id: str, referral_id: str) -> HrRecord | None:
+        """The employer's referral as HR's view needs it (one statement; only the
+        external id and HR's purpose text are decrypted), None if not the employer's."""
+        row = self.conn.execute(_HR_ONE, {"hr_referral_id": referral_id,
+                                          "hr_employer_id": employer_id}).first()
+        return None if row is None else self._hr_record(row._mapping)
 
     def list_for_hr(self, employer_id: str, flt: HrFilter, now: datetime, limit: int,
-                    cursor: str | None) -> tuple[list[Referral], str | None]:
+                    cursor: str | None) -> tuple[list[HrRecord], str | None]:
         where: list[ColumnElement[bool]] = [referrals.c.employer_id == employer_id,
                                             referrals.c.origin == Origin.EMPLOYER.value]
         if flt.external_id_bidx:
@@ -120,10 +127,10 @@ class ReferralRepository:
             created, last_id = decode_cursor(cursor)
             where.append(or_(referrals.c.created_at < created,
                              and_(referrals.c.created_at == created, referrals.c.id < last_id)))
-        stmt = (_joined().where(*where)
+        stmt = (_hr_select().where(*where)
                 .order_by(referrals.c.created_at.desc(), referrals.c.id.desc()).limit(limit + 1))
         rows = self.conn.execute(stmt).all()
-        items = [self._from_row(r._mapping) for r in rows[:limit]]
+        items = [self._hr_record(r._mapping) for r in rows[:limit]]
         next_cursor = (encode_cursor(items[-1].created_at, items[-1].id)
                        if len(rows) > limit else None)
         return items, next_cursor
@@ -158,6 +165,17 @@ class ReferralRepository:
             stmt = stmt.with_for_update(of=referrals)
         row = self.conn.execute(stmt).first()
         return None if row is None else self._from_row(row._mapping)
+
+    def _hr_record(self, row: Any) -> HrRecord:
+        ref = REFERRAL_FIELDS.open(self.cipher, row, fields=_HR_FIELDS)
+        return HrRecord(
+            id=ref["id"], kind=Kind(ref["kind"]), origin=Origin(ref["origin"]),
+            state=State(ref["state"]), external_id=_text(ref["external_id"]),
+            provider_id=ref["provider_id"], purpose=_text(ref["purpose"]),
+            link_expires_at=ref["link_expires_at"], created_at=ref["created_at"],
+            consent=None if ref["consent_id"] is None else ConsentTerms(
+                scopes=frozenset(Scope(s) for s in ref["consent_scopes"].split(",")),
+                expires_on=ref["consent_expires_on"], revoked_at=ref["consent_revoked_at"]))
 
     def _from_row(self, row: Any) -> Referral:
         ref = REFERRAL_FIELDS.open(self.cipher, {c.name: row[c] for c in referrals.c})
@@ -212,6 +230,32 @@ def hr_status_condition(status: str, now: datetime) -> ColumnElement[bool]:
 def _joined() -> Any:
     return select(referrals, consents).select_from(
         referrals.outerjoin(consents, consents.c.referral_id == referrals.c.id))
+
+
+# Statements built once: reused, they are compiled and cache-keyed once, not per call.
+_INSERT = insert(referrals)
+_SUBJECT_FOR = select(referrals.c.employee_subject).where(
+    referrals.c.employer_id == bindparam("employer_id"),
+    referrals.c.external_id_bidx == bindparam("external_id_bidx")).limit(1)
+
+
+# HR reads select what `HrRecord` holds, plus the AAD binding of its encrypted fields.
+_HR_FIELDS = ("external_id", "purpose")
+
+
+def _hr_select() -> Any:
+    r, c = referrals.c, consents.c
+    return select(
+        r.id, r.employer_id, r.employee_subject, r.kind, r.origin, r.state, r.external_id,
+        r.provider_id, r.purpose, r.link_expires_at, r.created_at,
+        c.id.label("consent_id"), c.scopes.label("consent_scopes"),
+        c.expires_on.label("consent_expires_on"), c.revoked_at.label("consent_revoked_at"),
+    ).select_from(referrals.outerjoin(consents, c.referral_id == r.id))
+
+
+_HR_ONE = _hr_select().where(referrals.c.id == bindparam("hr_referral_id"),
+                             referrals.c.employer_id == bindparam("hr_employer_id"),
+                             referrals.c.origin == Origin.EMPLOYER.value)
 
 
 def _binding(values: dict[str, Any]) -> dict[str, Any]:

@@ -73,18 +73,35 @@ class Consent:
     revoked_at: datetime | None = None
 
     def status(self, today: date) -> ConsentStatus:
-        if self.revoked_at is not None:
-            return ConsentStatus.REVOKED
-        if today >= self.expires_on:
-            return ConsentStatus.EXPIRED
-        return ConsentStatus.GRANTED
+        return self.terms.status(today)
+
+    @property
+    def terms(self) -> ConsentTerms:
+        return ConsentTerms(self.scopes, self.expires_on, self.revoked_at)
 
     @property
     def description(self) -> str:
         return describe(self.scopes)
 
 
-def consent_status(consent: Consent | None, today: date) -> ConsentStatus:
+@dataclass(frozen=True)
+class ConsentTerms:
+    """What a consent lets the employer see and until when: its scopes, end and
+    revocation, without the signature or the parties (what HR's view is made of)."""
+
+    scopes: frozenset[Scope]
+    expires_on: date
+    revoked_at: datetime | None = None
+
+    def status(self, today: date) -> ConsentStatus:
+        if self.revoked_at is not None:
+            return ConsentStatus.REVOKED
+        if today >= self.expires_on:
+            return ConsentStatus.EXPIRED
+        return ConsentStatus.GRANTED
+
+
+def consent_status(consent: Consent | ConsentTerms | None, today: date) -> ConsentStatus:
     return ConsentStatus.NONE if consent is None else consent.status(today)
 
 

@@ -18,8 +18,10 @@ from referral.domain.consent import Consent
 from referral.domain.errors import ConsentNotRevocable, ReferralError
 from referral.domain.links import hash_token, new_token, well_formed
 from referral.domain.model import Kind, Origin, Referral, State
+from referral.domain.projections import HrRecord
 from referral.service_layer import messages
 from shared.crypto import BlindIndex, FieldCipher, casefold_strip, strip
+from shared.db import single_statements
 from shared.ids import new_id
 from shared.messaging import Outbox
 from shared.webhooks import enqueue_delivery, record_received
@@ -63,6 +65,8 @@ class ReferralServices:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.cipher)
+        # Reads of one statement need no transaction: no BEGIN/ROLLBACK round trips.
+        self.reads = single_statements(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Connection, ReferralRepository]]:
@@ -87,7 +91,8 @@ class ReferralServices:
         with self.transaction() as (conn, repo):
             subject = repo.subject_for(cmd.employer_id, ext_bidx)
             if subject is None or self.cipher.is_erased(subject):
-                subject = new_id("sub")
+                subject = new_id("sub")  # a new employee (or a new start after erasure)
+                self.cipher.new_subject_key(subject)
             referral = Referral(
                 id=new_id("ref"), employer_id=cmd.employer_id, provider_id=cmd.provider_id,
                 kind=cmd.kind, origin=Origin.EMPLOYER, employee_subject=subject,
@@ -99,6 +104,8 @@ class ReferralServices:
         return referral, token
 
     def get_for_hr(self, employer_id: str, referral_id: str) -> Referral:
+        """The whole referral, if the employer made it (for the service's own use: what
+        HR is shown comes from `hr_record`)."""
         with self.transaction() as (_, repo):
             referral = repo.get(referral_id)
         if referral is None or referral.employer_id != employer_id \
@@ -106,12 +113,22 @@ class ReferralServices:
             raise ReferralNotFound()
         return referral
 
+    def hr_record(self, employer_id: str, referral_id: str) -> HrRecord:
+        """What HR's view of one of the employer's referrals is made of; nothing else is
+        read or decrypted."""
+        with self.reads.connect() as conn:
+            record = ReferralRepository(conn, self.cipher).hr_record(employer_id, referral_id)
+        if record is None:
+            raise ReferralNotFound()
+        return record
+
     def list_for_hr(self, employer_id: str, *, external_id: str | None, status: str | None,
-                    limit: int, cursor: str | None) -> tuple[list[Referral], str | None]:
+                    limit: int, cursor: str | None) -> tuple[list[HrRecord], str | None]:
         flt = HrFilter(self.external_id_bidx(employer_id, external_id) if external_id else None,
                        status)
-        with self.transaction() as (_, repo):
-            return repo.list_for_hr(employer_id, flt, self.clock(), limit, cursor)
+        with self.reads.connect() as conn:
+            return ReferralRepository(conn, self.cipher).list_for_hr(
+                employer_id, flt, self.clock(), limit, cursor)
 
     # -- the employee ---------------------------------------------------------------------
     def open_link(self, token: str) -> Referral:

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 from referral.domain.commands import CreateReferral
 from referral.domain.model import Contact, Kind, Referral
-from referral.domain.projections import project_for_hr
+from referral.domain.projections import HrRecord, project_for_hr
 from referral.entrypoints.api.schemas import (
     CreateReferralIn,
     ReferralListArgs,
@@ -24,13 +24,17 @@ from shared.web.problems import Problem
 
 blp = Blueprint("referrals", __name__, url_prefix="/v1/referrals",
                 description="Referrals an employer makes, as HR may see them.")
+# Instances, not classes: given a class, webargs builds (and deep-copies) a new schema
+# for every request.
+CREATE_REFERRAL_IN = CreateReferralIn()
+REFERRAL_LIST_ARGS = ReferralListArgs()
 
 
 def services() -> ReferralServices:
     return current_app.extensions["bridgeline"].domain  # type: ignore[no-any-return]
 
 
-def hr_view(referral: Referral, link_url: str | None = None) -> dict[str, Any]:
+def hr_view(referral: Referral | HrRecord, link_url: str | None = None) -> dict[str, Any]:
     view = project_for_hr(referral, services().clock())
     if view is None:  # a self-referral: never shown to an employer
         raise Problem(404, "Not Found", detail="No such referral.")
@@ -50,7 +54,7 @@ def hr_view(referral: Referral, link_url: str | None = None) -> dict[str, Any]:
 class Referrals(MethodView):
     @requires_roles("hr")
     @idempotent
-    @blp.arguments(CreateReferralIn)
+    @blp.arguments(CREATE_REFERRAL_IN)
     @blp.response(201, ReferralOut)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +69,7 @@ class Referrals(MethodView):
         return hr_view(referral, f"{base}/r/{token}")
 
     @requires_roles("hr")
-    @blp.arguments(ReferralListArgs, location="query")
+    @blp.arguments(REFERRAL_LIST_ARGS, location="query")
     @blp.response(200, ReferralPage)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the employer's referrals, newest first"""
@@ -82,4 +86,4 @@ class ReferralById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, referral_id: str) -> dict[str, Any]:
         """One referral, as HR may see it"""
-        return hr_view(services().get_for_hr(tenant_id(), referral_id))
+        return hr_view(services().hr_record(tenant_id(), referral_id))

@@ -1,0 +1,119 @@
+"""The request paths' shortcuts on the real PostgreSQL: single-statement blocks run in
+autocommit without leaking it to the pool, a pooled connection is pinged only after it
+sat idle (and a dead one is then replaced unseen), a new subject key is written once and
+not read back, and idempotency reservations behave as before in one statement."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+import shared.db as db
+from shared.crypto import Aad
+from shared.crypto.testing import CryptoKit
+from shared.db import make_engine, single_statements
+from shared.web.idempotency import LEASE, IdempotencyStore, idempotency_keys
+
+pytestmark = pytest.mark.integration
+AAD = Aad("emp_acme", "referrals", "ref_1", "employee_name")
+
+
+@pytest.fixture
+def engine(pg_database_url):
+    engine = make_engine(pg_database_url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE notes (id int PRIMARY KEY)"))
+    yield engine
+    engine.dispose()
+
+
+def backend_pid(engine):
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def terminate(engine, pid):
+    admin = make_engine(engine.url.render_as_string(hide_password=False))
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+def test_single_statements_run_in_autocommit_and_do_not_leak_it(engine):
+    single = single_statements(engine)
+    with single.connect() as conn:
+        conn.execute(text("INSERT INTO notes VALUES (1)"))  # no commit: autocommit
+        assert conn.execute(text("SELECT now() = statement_timestamp()")).scalar()
+    # the same pooled connection (pool of one), back in transactional mode
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO notes VALUES (2)"))
+        conn.rollback()
+        assert conn.execute(text("SELECT array_agg(id) FROM notes")).scalar() == [1]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO notes VALUES (3)"))
+        assert conn.execute(text("SELECT now() <> statement_timestamp()")).scalar()
+
+
+def test_a_busy_connection_is_not_pinged(engine, monkeypatch):
+    backend_pid(engine)
+    pings = []
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or True)
+    for _ in range(5):
+        backend_pid(engine)
+    assert pings == []
+
+
+def test_an_idle_dead_connection_is_replaced_before_use(engine, monkeypatch):
+    first = backend_pid(engine)
+    terminate(engine, first)
+    later = db.time.monotonic() + db.PING_AFTER_IDLE_SECONDS + 1
+    monkeypatch.setattr(db.time, "monotonic", lambda: later)
+    second = backend_pid(engine)  # no error: the ping found it dead, a new one was made
+    assert second != first
+
+
+def test_a_connection_that_died_within_the_idle_window_fails_once_then_heals(engine):
+    first = backend_pid(engine)
+    terminate(engine, first)
+    with pytest.raises(DBAPIError) as failed:
+        backend_pid(engine)
+    assert failed.value.connection_invalidated  # answered as 503 by shared.db.outage
+    assert backend_pid(engine) != first
+
+
+def test_a_new_subject_key_is_written_once(tmp_path, pg_database_url, monkeypatch):
+    kit = CryptoKit.create(tmp_path, database_url=pg_database_url)
+    try:
+        monkeypatch.setattr(kit.store, "fetch", lambda subject: pytest.fail("read back"))
+        kit.cipher.new_subject_key("sub_new")
+        token = kit.cipher.encrypt("Ada", subject="sub_new", aad=AAD)
+        monkeypatch.undo()
+        assert kit.another_process().decrypt(token, subject="sub_new", aad=AAD) == "Ada"
+        # racing creators of the same subject still all get the one stored key
+        assert kit.store.create("sub_new") == kit.store.fetch("sub_new")
+    finally:
+        kit.dispose()
+
+
+def test_idempotency_reservations(pg_database_url, tmp_path):
+    kit = CryptoKit.create(tmp_path, database_url=pg_database_url)
+    idempotency_keys.create(kit.engine)
+    try:
+        store = IdempotencyStore(kit.engine, kit.cipher)
+        now = datetime(2027, 1, 4, 9, tzinfo=UTC)
+        assert store.reserve("cli_a", "h1", "r1", now) == ("new", None)
+        assert store.reserve("cli_a", "h1", "r1", now + timedelta(seconds=1)) == ("busy", None)
+        assert store.reserve("cli_b", "h1", "r1", now) == ("new", None)  # per client
+        later = now + LEASE + timedelta(seconds=2)
+        assert store.reserve("cli_a", "h1", "r1", later) == ("new", None)  # lease over
+        store.complete("cli_a", "h1", 201, '{"id": "x"}')
+        hour = now + timedelta(hours=1)
+        assert store.reserve("cli_a", "h1", "r1", hour) == ("replay", (201, '{"id": "x"}'))
+        assert store.reserve("cli_a", "h1", "r2", hour) == ("mismatch", None)
+        day = now + timedelta(hours=24, seconds=1)
+        assert store.reserve("cli_a", "h1", "r2", day) == ("new", None)  # expired: free
+        store.release("cli_a", "h1")
+        assert store.reserve("cli_a", "h1", "r3", day) == ("new", None)  # released: free
+    finally:
+        kit.dispose()

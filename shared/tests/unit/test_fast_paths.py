@@ -1,0 +1,142 @@
+"""The shortcuts of the request paths keep their guarantees: a new subject's key is made
+with one write and never read back, only the fields a read selected are decrypted,
+metrics count the same when their label children are cached, and the idempotency store
+is made once per app."""
+
+import pytest
+from flask import Flask
+
+from shared.crypto import ERASED, Aad, EncryptedFields, SubjectErasedError
+from shared.crypto.testing import CryptoKit
+from shared.web.idempotency import _store
+from shared.web.metrics import MAX_CACHED_LABELS, HttpMetrics
+
+AAD = Aad("emp_acme", "referrals", "ref_1", "employee_name")
+
+
+@pytest.fixture
+def kit(tmp_path):
+    kit = CryptoKit.create(tmp_path)
+    yield kit
+    kit.dispose()
+
+
+def forbid_reads(monkeypatch, store):
+    def fetch(subject):
+        raise AssertionError(f"read the key of {subject} back")
+    monkeypatch.setattr(store, "fetch", fetch)
+
+
+def test_a_new_subjects_key_is_written_once_and_not_read_back(kit, monkeypatch):
+    forbid_reads(monkeypatch, kit.store)
+    key = kit.store.create("sub_new")
+    monkeypatch.undo()
+    assert kit.store.fetch("sub_new") == key
+
+
+def test_new_subject_key_leaves_the_key_ready_for_encrypt(kit, monkeypatch):
+    kit.cipher.new_subject_key("sub_new")
+    forbid_reads(monkeypatch, kit.store)
+    monkeypatch.setattr(kit.store, "fetch_or_create", kit.store.fetch)  # would also raise
+    token = kit.cipher.encrypt("Ada", subject="sub_new", aad=AAD)
+    monkeypatch.undo()
+    assert kit.another_process().decrypt(token, subject="sub_new", aad=AAD) == "Ada"
+
+
+def test_creating_a_key_for_a_subject_that_has_one_returns_that_one(kit):
+    first = kit.store.fetch_or_create("sub_ada")
+    assert kit.store.create("sub_ada") == first
+
+
+def test_creating_a_key_for_an_erased_subject_is_refused(kit):
+    kit.cipher.encrypt("Ada", subject="sub_gone", aad=AAD)
+    kit.cipher.erase_subject("sub_gone")
+    with pytest.raises(SubjectErasedError):
+        kit.store.create("sub_gone")
+
+
+SPEC = EncryptedFields("referrals", ("external_id", "employee_name", "employee_email"),
+                       tenant="employer_id", subject="employee_subject")
+
+
+def test_open_decrypts_only_the_fields_asked_for(kit, monkeypatch):
+    row = SPEC.seal(kit.cipher, {"id": "ref_1", "employer_id": "emp_acme",
+                                 "employee_subject": "sub_ada", "external_id": "E-1",
+                                 "employee_name": "Ada", "employee_email": "ada@example.com"})
+    opened_fields = []
+    decrypt = kit.cipher.decrypt
+
+    def spy(token, *, subject, aad):
+        opened_fields.append(aad.field)
+        return decrypt(token, subject=subject, aad=aad)
+
+    monkeypatch.setattr(kit.cipher, "decrypt", spy)
+    selected = {k: row[k] for k in ("id", "employer_id", "employee_subject", "external_id")}
+    assert SPEC.open(kit.cipher, selected, fields=("external_id",)) == {
+        "id": "ref_1", "employer_id": "emp_acme", "employee_subject": "sub_ada",
+        "external_id": "E-1"}
+    assert opened_fields == ["external_id"]
+    # without `fields`, every field of the spec, as before
+    assert SPEC.open(kit.cipher, row)["employee_email"] == "ada@example.com"
+    with pytest.raises(ValueError, match="not encrypted fields: id"):
+        SPEC.open(kit.cipher, row, fields=("id",))
+
+
+def test_open_of_an_erased_subject_still_reads_erased(kit):
+    row = SPEC.seal(kit.cipher, {"id": "ref_1", "employer_id": "emp_acme",
+                                 "employee_subject": "sub_ada", "external_id": "E-1"})
+    kit.cipher.erase_subject("sub_ada")
+    assert SPEC.open(kit.cipher, row, fields=("external_id",))["external_id"] is ERASED
+
+
+def test_cached_metric_children_count_every_request():
+    metrics = HttpMetrics("referral")
+    for _ in range(3):
+        metrics.observe("GET", "/v1/referrals/<string:referral_id>", 200, 0.004)
+    metrics.observe("GET", "/v1/referrals/<string:referral_id>", 404, 0.002)
+    text = metrics.render().get_data(as_text=True)
+    assert ('bridgeline_http_requests_total{method="GET",'
+            'route="/v1/referrals/<string:referral_id>",service="referral",status="200"} 3.0'
+            in text)
+    assert 'status="404"} 1.0' in text
+    assert ('bridgeline_http_request_duration_seconds_count{'
+            'route="/v1/referrals/<string:referral_id>",service="referral"} 4.0' in text)
+
+
+def test_the_label_cache_is_bounded():
+    metrics = HttpMetrics("referral")
+    for n in range(MAX_CACHED_LABELS + 50):
+        metrics.observe(f"M{n}", "unmatched", 405, 0.001)
+    assert len(metrics._children) == MAX_CACHED_LABELS
+    assert f'method="M{MAX_CACHED_LABELS + 49}"' in metrics.render().get_data(as_text=True)
+
+
+def test_one_idempotency_store_per_app(platform):
+    runtime = platform.runtime("referral")
+    app = Flask("t")
+    app.extensions["bridgeline"] = runtime
+    with app.app_context():
+        first = _store()
+        assert _store() is first
+        assert first.engine is runtime.engine
+    other = Flask("u")
+    other.extensions["bridgeline"] = runtime
+    with other.app_context():
+        assert _store() is not first
+
+
+def test_expired_keys_leave_the_cache_as_new_ones_come_in():
+    from shared.crypto.key_cache import KeyCache
+    from shared.crypto.testing import ManualClock
+
+    clock = ManualClock()
+    cache = KeyCache(ttl=20, max_entries=1000, clock=clock)
+    for n in range(50):
+        cache.put(f"sub_{n}", n)
+    clock.advance(10)
+    cache.put("sub_recent", "r")
+    assert len(cache) == 51  # nothing expired yet
+    clock.advance(15)  # the first 50 are past their TTL, sub_recent is not
+    cache.put("sub_new", "n")
+    assert len(cache) == 2
+    assert (cache.get("sub_recent"), cache.get("sub_new"), cache.get("sub_0")) == ("r", "n", None)
