@@ -59,9 +59,14 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	@deploy/scripts/ensure-rabbitmq.sh
 	@deploy/scripts/ensure-postgres.sh
+	@deploy/scripts/ensure-wrk.sh
 	$(BIN)/python bench/crypto_bench.py
 	$(BIN)/python bench/messaging_bench.py
 	$(BIN)/python bench/attendance_bench.py
+	$(BIN)/python bench/events_bench.py
+	$(BIN)/python bench/scaleout_bench.py
+	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/memory_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

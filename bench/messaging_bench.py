@@ -8,7 +8,9 @@
 Both publish to the production topology (topic exchange → quorum queue). The exchange,
 queues and database are created for the run and removed afterwards.
 
-    .venv/bin/python bench/messaging_bench.py [--quick] [--database-url URL]
+    .venv/bin/python bench/messaging_bench.py [--quick] [--database-url URL] [--results FILE]
+
+The table also goes to bench/results/messaging.md (except with --quick).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pika
 from sqlalchemy import text
@@ -133,15 +136,17 @@ def run_round(engine, amqp_url: str, exchange: str, count: int) -> dict[str, flo
     return figures
 
 
-def report(rounds: list[dict[str, float]], database: str) -> None:
+def report(rounds: list[dict[str, float]], database: str) -> list[str]:
     median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
-    print(f"database: {database}; rounds: {len(rounds)}; medians in messages/s")
-    print(f"  plain pika publish (confirms)  {median['plain_publish']:9.0f}")
-    print(f"  outbox relay (confirms)        {median['relay']:9.0f}   "
-          f"ratio {median['relay'] / median['plain_publish']:.2f}x")
-    print(f"  plain pika consume + ack       {median['plain_consume']:9.0f}")
-    print(f"  consumer with inbox            {median['inbox_consume']:9.0f}   "
-          f"ratio {median['inbox_consume'] / median['plain_consume']:.2f}x")
+    lines = [f"database: {database}; rounds: {len(rounds)}; medians in messages/s",
+             f"  plain pika publish (confirms)  {median['plain_publish']:9.0f}",
+             f"  outbox relay (confirms)        {median['relay']:9.0f}   "
+             f"ratio {median['relay'] / median['plain_publish']:.2f}x",
+             f"  plain pika consume + ack       {median['plain_consume']:9.0f}",
+             f"  consumer with inbox            {median['inbox_consume']:9.0f}   "
+             f"ratio {median['inbox_consume'] / median['plain_consume']:.2f}x"]
+    print("\n".join(lines))
+    return lines
 
 
 def main() -> None:
@@ -149,6 +154,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer messages, one round")
     parser.add_argument("--database-url", help="default: a fresh PostgreSQL database")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
+    parser.add_argument("--results", type=Path, help="default: bench/results/messaging.md "
+                        "(not written by --quick)")
     args = parser.parse_args()
     count, rounds = (1000, 1) if args.quick else (5000, 3)
     run = uuid.uuid4().hex[:8]
@@ -161,12 +168,22 @@ def main() -> None:
     connection.close()
     try:
         results = [run_round(engine, args.amqp_url, exchange, count) for _ in range(rounds)]
-        report(results, f"{engine.dialect.name} ({count} messages per measurement)")
+        lines = report(results, f"{engine.dialect.name} ({count} messages per measurement)")
     finally:
         engine.dispose()
         delete_topology(args.amqp_url, exchange, [SERVICE])
         if not args.database_url:
             drop_database(url)
+    if args.results or not args.quick:
+        from results_file import write_results
+
+        path = write_results("messaging", "Messaging throughput vs plain pika",
+                             {"messages per measurement": count, "rounds": rounds,
+                              "relay": "OutboxRelay, batch_size 100, confirms, mandatory",
+                              "consumer": f"ConsumerRunner, prefetch {PREFETCH}",
+                              "broker": "RabbitMQ, quorum queue"},
+                             ["```", *lines, "```"], path=args.results)
+        print(f"written to {path}")
 
 
 def drop_database(url: str) -> None:

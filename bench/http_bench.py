@@ -1,0 +1,284 @@
+"""HTTP throughput of the referral API, as a ratio to a bare Flask JSON endpoint served the
+same way and driven by the same load generator in the same run (not a test).
+
+    .venv/bin/python bench/http_bench.py              # 5 rounds of 5 s per measurement
+    .venv/bin/python bench/http_bench.py --quick      # 1 round of 1 s (the smoke run)
+    .venv/bin/python bench/http_bench.py --profile    # + py-spy of the referral worker
+
+What runs: the whole system as `bridgeline up` starts it (three services under gunicorn
+with their workers: relays, consumers, webhook deliverers) on fresh PostgreSQL databases
+and a fresh exchange, with an employer, a provider and an `hr` client made by the
+`bridgeline` CLI; and the baseline, `bench/baseline_app.py` (a Flask app whose endpoint
+returns a small JSON object for GET and echoes the parsed JSON body with 201 for POST: no
+database, no auth, no schema, no logging), under the very gunicorn command line `bridgeline
+up` gives a service (worker class, workers, threads), on its own port.
+
+What is measured, each as requests/s over a fixed time with the same load generator
+(wrk with a Lua script, or, only when wrk is absent, a threaded Python client; the table
+says which), keep-alive connections, 8 at a time:
+- `GET /v1/referrals/{id}` with the hr bearer token: authentication, the tenant-scoped
+  read, the HR projection, the response schema; against `GET` of the bare endpoint.
+- `POST /v1/referrals` with the hr token: validation, a new employee (unique external id
+  and email per request, so a new data key is made), three encrypted fields (external id,
+  name, email), two blind indexes, the referral row and its outbox row in one transaction;
+  against `POST` of the same body to the bare endpoint.
+- the same POST with a unique `Idempotency-Key` (one more reservation and the stored,
+  encrypted response); an extra row, no aim.
+- `GET /v1/me` with the hr token: what every authenticated call pays before it touches
+  a database (authentication, request hooks, access log, metrics, the response schema);
+  the floor under the other rows, no aim.
+
+Baseline and subject alternate (baseline first in even rounds, subject first in odd ones),
+each case round after round; the figures are medians over the rounds and the ratio is
+subject median / baseline median. After every POST measurement the bench waits until the
+relays have published the outbox, so each measurement starts from a quiet system. "cpu ms
+/req" is the CPU time of the server's gunicorn worker processes per request (what the
+ratio mostly comes down to on this 2-core machine). Every response must be 2xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from load import CONNECTIONS, LoadResult, Template, generator, load
+from results_file import write_results
+from stack import Baseline, Parties, Stack, children, gunicorn_settings
+
+AIMS = {"get": 0.5, "post": 0.25}
+LABELS = {"me": "GET /v1/me (no database)", "get": "GET /v1/referrals/{id}",
+          "post": "POST /v1/referrals", "post_idem": "POST + Idempotency-Key"}
+
+
+@dataclass
+class Case:
+    name: str
+    subject: list[Template]
+    baseline: list[Template]
+    rps: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
+    cpu: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
+
+
+def referral_body(provider: str, unique: str) -> dict[str, object]:
+    return {"employee": {"external_id": f"E-{unique}", "name": "Ada Lovelace",
+                         "email": f"ada.{unique}@example.com"},
+            "kind": "formal", "provider_id": provider}
+
+
+def build_cases(parties: Parties, referral_id: str) -> list[Case]:
+    auth = {"Authorization": f"Bearer {parties.hr_token}"}
+    json_type = {"Content-Type": "application/json"}
+    body = json.dumps(referral_body(parties.provider, "{n}"))
+    post = Template("POST", "/v1/referrals", {**auth, **json_type}, body)
+    post_idem = Template("POST", "/v1/referrals",
+                         {**auth, **json_type, "Idempotency-Key": "{n}"}, body)
+    bare_post = Template("POST", "/v1/things", {**auth, **json_type}, body)
+    bare_get = Template("GET", f"/v1/things/{referral_id}", auth)
+    return [
+        Case("me", [Template("GET", "/v1/me", auth)], [bare_get]),
+        Case("get", [Template("GET", f"/v1/referrals/{referral_id}", auth)], [bare_get]),
+        Case("post", [post], [bare_post]),
+        Case("post_idem", [post_idem], [bare_post]),
+    ]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(url: str, templates: list[Template], seconds: float,
+             workers: Callable[[], list[int]]) -> tuple[LoadResult, float]:
+    pids = workers()
+    before = cpu_seconds(pids)
+    result = load(url, templates, seconds=seconds)
+    cpu = cpu_seconds(pids) - before
+    if result.bad:
+        raise SystemExit(f"{result.bad} failed responses from {url} ({templates[0].method} "
+                         f"{templates[0].path}); see the logs")
+    return result, cpu / max(result.requests, 1)
+
+
+def run_rounds(stack: Stack, base: Baseline, cases: list[Case], rounds: int,
+               seconds: float, warm_up: bool = True) -> None:
+    def stack_workers() -> list[int]:
+        return [p.pid for p in stack.processes()
+                if p.service == "referral" and p.role == "gunicorn worker"]
+
+    def base_workers() -> list[int]:
+        assert base.process is not None
+        return children(base.process.pid)
+
+    targets = {"subject": (stack.url("referral"), stack_workers),
+               "baseline": (base.url(), base_workers)}
+    for case in cases if warm_up else []:  # not counted
+        for side in ("baseline", "subject"):
+            load(targets[side][0], getattr(case, side), seconds=max(1.0, min(seconds / 2, 2.0)))
+        stack.wait_for_relays()
+    for r in range(rounds):
+        for case in cases:
+            order = ("baseline", "subject") if r % 2 == 0 else ("subject", "baseline")
+            for side in order:
+                url, workers = targets[side]
+                result, cpu = measured(url, getattr(case, side), seconds, workers)
+                case.rps[side].append(result.rps)
+                case.cpu[side].append(cpu)
+                if stack.process is not None and stack.process.poll() is not None:
+                    raise SystemExit(f"`bridgeline up` exited; see {stack.log}")
+                if case.name.startswith("post"):
+                    stack.wait_for_relays()
+        print(f"round {r + 1}/{rounds}: " + ", ".join(
+            f"{c.name} {c.rps['subject'][-1]:.0f}/{c.rps['baseline'][-1]:.0f}" for c in cases),
+            file=sys.stderr)
+
+
+def report(cases: list[Case], settings: dict[str, object]) -> tuple[list[str], list[str]]:
+    lines = [
+        f"load generator: {settings['load generator']}; gunicorn {settings['gunicorn']}; "
+        f"{settings['connections']} connections; {settings['rounds']} rounds of "
+        f"{settings['seconds']} s per measurement; medians over the rounds",
+        "",
+        "| case | baseline req/s | subject req/s | ratio | ratio range | "
+        "cpu ms/req baseline | cpu ms/req subject | aim |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    summary = []
+    for case in cases:
+        base = statistics.median(case.rps["baseline"])
+        subject = statistics.median(case.rps["subject"])
+        ratio = subject / base
+        per_round = [s / b for s, b in zip(case.rps["subject"], case.rps["baseline"],
+                                           strict=True)]
+        aim = AIMS.get(case.name)
+        verdict = "-" if aim is None else (
+            f">= {aim:g}x {'met' if ratio >= aim else 'NOT met'}")
+        lines.append(
+            f"| {LABELS[case.name]} | {base:.0f} | {subject:.0f} | {ratio:.2f}x | "
+            f"{min(per_round):.2f}-{max(per_round):.2f}x | "
+            f"{statistics.median(case.cpu['baseline']) * 1000:.2f} | "
+            f"{statistics.median(case.cpu['subject']) * 1000:.2f} | {verdict} |")
+        summary.append(f"{LABELS[case.name]} {subject:.0f} req/s = {ratio:.2f}x bare Flask "
+                       f"({base:.0f} req/s)")
+    return lines, ["http throughput: " + "; ".join(summary)]
+
+
+# -- profile -----------------------------------------------------------------------------------
+def profile(stack: Stack, cases: list[Case], seconds: float) -> None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        print("(--profile needs py-spy: .venv/bin/pip install py-spy)")
+        return
+    worker = next(p.pid for p in stack.processes()
+                  if p.service == "referral" and p.role == "gunicorn worker")
+    for case in [c for c in cases if c.name in ("get", "post")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "profile.txt"
+            spy_run = subprocess.Popen(
+                [spy, "record", "--pid", str(worker), "--duration", f"{seconds:g}",
+                 "--rate", "250", "--format", "raw", "--output", str(raw), "--gil",
+                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            load(stack.url("referral"), case.subject, seconds=seconds + 1)
+            spy_run.wait()
+            stack.wait_for_relays()
+            if not raw.exists():
+                error = spy_run.stderr.read().decode()[-500:] if spy_run.stderr else ""
+                print(f"py-spy failed: {error}")
+                return
+            print(f"\n-- py-spy of the referral worker under {LABELS[case.name]} "
+                  "(samples holding the GIL; % of them)")
+            print_collapsed(raw.read_text())
+
+
+def print_collapsed(text: str, top: int = 45) -> None:
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in text.splitlines():
+        stack_text, _, count = line.rpartition(" ")
+        if not stack_text:
+            continue
+        n = int(count)
+        total += n
+        frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f
+                  for f in stack_text.split(";")]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+    for title, counts in (("inclusive", inclusive), ("self", own)):
+        print(f"   {title}:")
+        for frame, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"   {100 * n / total:5.1f}%  {frame}")
+
+
+# -- main --------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="1 round of 1 s, no warm-up; writes nothing")
+    parser.add_argument("--rounds", type=int, help="default 5 (1 with --quick)")
+    parser.add_argument("--seconds", type=float, help="per measurement; default 5 (1 quick)")
+    parser.add_argument("--web-workers", type=int,
+                        default=int(os.environ.get("WEB_CONCURRENCY", 1)),
+                        help="gunicorn workers per service, as `bridgeline up` "
+                             "(WEB_CONCURRENCY or 1)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also py-spy the referral worker under GET and POST load")
+    parser.add_argument("--server", default=os.environ.get(
+        "PG_SERVER_URL", "postgresql://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL without a database; fresh databases are made there")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 5)
+    seconds = args.seconds or (1.0 if args.quick else 5.0)
+    settings: dict[str, object] = {
+        "load generator": generator() + ("" if generator() == "wrk" else
+                                         " (wrk not installed: Python threaded client)"),
+        "gunicorn": gunicorn_settings(args.web_workers),
+        "connections": CONNECTIONS, "rounds": rounds, "seconds": seconds,
+        "database": "postgresql (fresh databases)", "services": "`bridgeline up`, "
+        "all three services and their workers running",
+    }
+    with tempfile.TemporaryDirectory() as tmp, \
+            Stack(args.server, Path(tmp), args.web_workers) as stack, \
+            Baseline(Path(tmp), args.web_workers) as base:
+        parties = stack.parties(specialist=False)
+        created = requests.post(
+            stack.url("referral", "/v1/referrals"), json=referral_body(parties.provider, "get"),
+            headers={"Authorization": f"Bearer {parties.hr_token}"}, timeout=30)
+        if created.status_code != 201:
+            raise SystemExit(f"could not create a referral: {created.status_code} "
+                             f"{created.text[:300]}")
+        cases = build_cases(parties, created.json()["id"])
+        started = time.monotonic()
+        run_rounds(stack, base, cases, rounds, seconds, warm_up=not args.quick)
+        settings["measuring took"] = f"{time.monotonic() - started:.0f} s"
+        table, summary = report(cases, settings)
+        print("\n".join([*table, "", *summary]))
+        if not args.quick:
+            path = write_results("http", "HTTP throughput vs a bare Flask endpoint",
+                                 settings, table[2:], summary)  # settings are listed above
+            print(f"(written to {path})")
+        if args.profile:
+            profile(stack, cases, max(seconds, 8.0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
