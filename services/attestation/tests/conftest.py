@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from attestation.entrypoints.consumer import event_handlers
 from shared.directory.endpoints import WebhookEndpoints
 from shared.ids import new_id
 from shared.messaging import CloudEvent, outbox
+from tests.support.integration import postgres_platform
 
 NOW = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)  # a Monday: the week of Jan 4 is over
 START = date(2027, 1, 4)
@@ -166,3 +168,10 @@ class Referral:
 @pytest.fixture
 def world(platform: Any) -> World:
     return World(platform)
+
+
+@pytest.fixture
+def pg_world(tmp_path: Any, pg_database_url: str, unique_name: str) -> Iterator[World]:
+    """The same world on a fresh PostgreSQL database (integration tests)."""
+    with postgres_platform(tmp_path, "attestation", pg_database_url, unique_name) as platform:
+        yield World(platform)

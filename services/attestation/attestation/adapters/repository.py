@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from attestation.adapters.orm import (
     REFERRAL_FIELDS,
@@ -262,19 +262,27 @@ class AttestationRepository:
 
     # -- reports --------------------------------------------------------------------------
     def outcomes(self, employer_id: str, start: datetime, end: datetime
-                 ) -> list[tuple[str, datetime, str | None, bool]]:
-        """(kind, created_at, enrollment status, consent granted) of every employer
-        referral created in [start, end)."""
+                 ) -> list[tuple[str, str, str | None, bool, int]]:
+        """(kind, "YYYY-MM" of creation in UTC, enrollment status, consent granted, count)
+        of the employer referrals created in [start, end), counted in the database: the
+        report reads one row per group, not one per referral."""
         has_consent = select(consents.c.consent_id).where(
             consents.c.referral_id == referrals.c.id).exists()
-        stmt = (select(referrals.c.kind, referrals.c.created_at, enrollments.c.status,
-                       has_consent.label("consented"))
-                .select_from(referrals.outerjoin(
-                    enrollments, enrollments.c.referral_id == referrals.c.id))
-                .where(referrals.c.employer_id == employer_id, referrals.c.kind.is_not(None),
-                       referrals.c.created_at >= start, referrals.c.created_at < end))
-        return [(r.kind, r.created_at, r.status, bool(r.consented))
-                for r in self.conn.execute(stmt).all()]
+        if self.conn.dialect.name == "postgresql":
+            month = func.to_char(func.timezone("UTC", referrals.c.created_at), "YYYY-MM")
+        else:  # SQLite keeps UTC timestamps as ISO text
+            month = func.strftime("%Y-%m", referrals.c.created_at)
+        consented = case((has_consent, 1), else_=0)
+        groups = (select(referrals.c.kind, month.label("month"), enrollments.c.status,
+                         consented.label("consented"), func.count().label("n"))
+                  .select_from(referrals.outerjoin(
+                      enrollments, enrollments.c.referral_id == referrals.c.id))
+                  .where(referrals.c.employer_id == employer_id,
+                         referrals.c.kind.is_not(None),
+                         referrals.c.created_at >= start, referrals.c.created_at < end)
+                  .group_by(referrals.c.kind, month, enrollments.c.status, consented))
+        return [(r.kind, r.month, r.status, bool(r.consented), int(r.n))
+                for r in self.conn.execute(groups).all()]
 
     def _facts(self, row: Any) -> ReferralFacts:
         opened = REFERRAL_FIELDS.open(self.cipher, {c.name: row[c.name] for c in referrals.c})

@@ -44,6 +44,7 @@ class ReferralOutcome:
     kind: str
     outcome: str
     month: str  # "2027-01"
+    count: int = 1  # how many such referrals (the repository counts them in SQL)
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,10 @@ def utilization_report(rows: Iterable[ReferralOutcome], *,
         if fact.kind not in KINDS or fact.outcome not in OUTCOMES:
             raise ValueError(f"unknown kind or outcome: {fact.kind}, {fact.outcome}")
     months = tuple(sorted({fact.month for fact in facts}))
-    by_kind = CrossTable("by_kind", KINDS, OUTCOMES, _count((f.kind, f.outcome) for f in facts))
+    by_kind = CrossTable("by_kind", KINDS, OUTCOMES,
+                         _count(((f.kind, f.outcome), f.count) for f in facts))
     by_month = CrossTable("by_month", months, OUTCOMES,
-                          _count((f.month, f.outcome) for f in facts))
+                          _count(((f.month, f.outcome), f.count) for f in facts))
     rendered = protect([by_kind, by_month], min_cell=min_cell)
     return {"min_cell": min_cell, "by_kind": rendered[0], "by_month": rendered[1]}
 
@@ -219,8 +221,8 @@ def _render(table: CrossTable, values: Mapping[Key, int],
     }
 
 
-def _count(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+def _count(pairs: Iterable[tuple[tuple[str, str], int]]) -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = {}
-    for pair in pairs:
-        counts[pair] = counts.get(pair, 0) + 1
+    for pair, n in pairs:
+        counts[pair] = counts.get(pair, 0) + n
     return counts

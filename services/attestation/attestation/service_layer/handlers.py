@@ -284,8 +284,8 @@ class AttestationServices:
         with self.transaction() as (_, repo):
             rows = repo.outcomes(employer_id, begin, stop)
         return utilization_report(
-            ReferralOutcome(kind, _outcome(status, consented), created.strftime("%Y-%m"))
-            for kind, created, status, consented in rows)
+            ReferralOutcome(kind, _outcome(status, consented), month, count)
+            for kind, month, status, consented, count in rows)
 
 
 def _outcome(enrollment_status: str | None, consented: bool) -> str:
