@@ -59,6 +59,13 @@ from shared.web.pages import KeyedDigest
 if TYPE_CHECKING:
     from shared.config import Settings
 
+# The 429 page's title and message, the same on every service's link pages.
+TOO_MANY_TITLE = "Please wait before trying again"
+TOO_MANY_MESSAGE = (
+    "For your safety, links are paused on your network for a while, because many links that "
+    "do not work were tried from it. Try again in {wait}, with the link exactly as you "
+    "received it.")
+
 COUNTED_STATUSES = frozenset({404, 410})
 LINK_ARGS = ("token", "manage_token")
 DIGEST_FIELD = "link_guard_client"
@@ -148,6 +155,13 @@ class GuessLimiter:
         with self.engine.begin() as conn:
             return int(conn.execute(delete(link_guesses).where(
                 link_guesses.c.window_ends_at <= self.clock())).rowcount)
+
+
+def too_many_message(seconds: int) -> str:
+    """The 429 page's message, with the wait in whole minutes rounded up."""
+    minutes = max(1, -(-seconds // 60))
+    wait = "about a minute" if minutes == 1 else f"about {minutes} minutes"
+    return TOO_MANY_MESSAGE.format(wait=wait)
 
 
 def guard_link_pages(blp: Blueprint, too_many: Callable[[int], ResponseReturnValue],

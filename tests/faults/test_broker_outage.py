@@ -47,7 +47,6 @@ def test_broker_away_for_20_seconds_mid_story(faults):
     started = datetime.now(UTC)
     story = faults.story()
     with story.receivers():
-
         # -- the first half, with the broker up; then everything settles ---------------
         story.until_the_provider_has_the_referral()
         before = faults.settled(started)

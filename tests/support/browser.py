@@ -105,6 +105,18 @@ def assert_accessible(tab: Any, what: str) -> None:
     assert getattr(tab, "console_errors", []) == [], tab.console_errors
 
 
+
+def assert_accessible_when_locked_out(tab: Any, app: Any, link: str) -> None:
+    """Use up this machine's budget of failed link lookups, then open `link`: the
+    link guard's 429 page, with its heading, and no accessibility violation."""
+    guard = app.extensions["bridgeline"].link_guard
+    while guard.lockout("127.0.0.1") is None:
+        guard.record_failure("127.0.0.1")
+    response = tab.goto(link)
+    assert response.status == 429
+    tab.get_by_role("heading", name="Please wait before trying again").wait_for()
+    assert_accessible(tab, "429 page")
+
 # -- fixtures every service's browser conftest imports (only `served` differs) ---------
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:

@@ -12,7 +12,12 @@ from accommodation.entrypoints.pages import blp, wording
 from accommodation.service_layer.handlers import AccommodationServices, LinkNotUsable
 from shared.tokens import hash_token
 from shared.web import pages as shared_pages
-from shared.web.link_guard import guard_link_pages
+from shared.web.link_guard import (
+    TOO_MANY_MESSAGE,
+    TOO_MANY_TITLE,
+    guard_link_pages,
+    too_many_message,
+)
 
 Page = tuple[str, int]
 REFUSALS = {"unknown": 404, "expired": 410, "used": 409}
@@ -32,10 +37,7 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
           "Accommodation links work for a limited time, and this one has expired. Nothing "
           "was sent. If you still want to ask for an accommodation, ask your HR team for a "
           "new link."),
-    429: ("Please wait before trying again",
-          "For your safety, links are paused on your network for a while, because many "
-          "links that do not work were tried from it. Try again in {wait}, with the link "
-          "exactly as you received it."),
+    429: (TOO_MANY_TITLE, TOO_MANY_MESSAGE),
 }
 
 
@@ -54,7 +56,7 @@ def error_page(status: int, *, message: str | None = None) -> Page:
 
 def too_many_attempts(seconds: int) -> Page:
     """The 429 page of a network that tried too many links that do not work."""
-    return error_page(429, message=ERROR_PAGES[429][1].format(wait=wording.wait(seconds)))
+    return error_page(429, message=too_many_message(seconds))
 
 
 def refusal(error: LinkNotUsable) -> Page:

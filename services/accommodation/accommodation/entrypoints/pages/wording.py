@@ -30,12 +30,6 @@ STATUS_WORDS: dict[Status, str] = {
 }
 
 
-def wait(seconds: int) -> str:
-    """How long to wait, in whole minutes rounded up ("about 12 minutes")."""
-    minutes = max(1, -(-seconds // 60))
-    return "about a minute" if minutes == 1 else f"about {minutes} minutes"
-
-
 def long_date(value: date | None) -> str:
     return "" if value is None else f"{value:%A} {value.day} {value:%B %Y}"
 

@@ -10,7 +10,12 @@ from flask import current_app, render_template
 
 from referral.entrypoints.pages import blp, wording
 from referral.service_layer.handlers import ReferralServices
-from shared.web.link_guard import guard_link_pages
+from shared.web.link_guard import (
+    TOO_MANY_MESSAGE,
+    TOO_MANY_TITLE,
+    guard_link_pages,
+    too_many_message,
+)
 from shared.web.pages import CONTENT_SECURITY_POLICY, install_security_headers, public_url
 
 __all__ = ["CONTENT_SECURITY_POLICY", "error_page", "page", "public_url", "services"]
@@ -30,10 +35,7 @@ ERROR_PAGES: dict[int, tuple[str, str]] = {
           "Referral links work for a limited time, and this one has expired. If you still "
           "want this referral, ask the person who sent it for a new link. Nothing was shared "
           "with your employer."),
-    429: ("Please wait before trying again",
-          "For your safety, links are paused on your network for a while, because many "
-          "links that do not work were tried from it. Try again in {wait}, with the link "
-          "exactly as you received it."),
+    429: (TOO_MANY_TITLE, TOO_MANY_MESSAGE),
 }
 
 
@@ -54,7 +56,7 @@ def error_page(status: int, *, title: str | None = None, message: str | None = N
 
 def too_many_attempts(seconds: int) -> tuple[str, int]:
     """The 429 page of a network that tried too many links that do not work."""
-    return error_page(429, message=ERROR_PAGES[429][1].format(wait=wording.wait(seconds)))
+    return error_page(429, message=too_many_message(seconds))
 
 
 @blp.context_processor

@@ -51,12 +51,6 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def wait(seconds: int) -> str:
-    """How long to wait, in whole minutes rounded up ("about 12 minutes")."""
-    minutes = max(1, -(-seconds // 60))
-    return "about a minute" if minutes == 1 else f"about {minutes} minutes"
-
-
 def long_date(value: date | datetime | None) -> str:
     if value is None:
         return ""
