@@ -25,6 +25,7 @@ from referral.domain.model import (
 )
 from referral.domain.projections import HrRecord
 from shared.crypto import FieldCipher
+from shared.db.direct import DirectStatement
 from shared.web.pagination import decode_cursor, encode_cursor
 
 _MUTABLE = ("state", "manage_token_hash", "answered_at", "program_options", "shared_contact",
@@ -48,7 +49,7 @@ class ReferralRepository:
             email_bidx: str | None) -> None:
         row = {**_referral_values(referral), "external_id_bidx": external_id_bidx,
                "employee_email_bidx": email_bidx}
-        self.conn.execute(_INSERT, REFERRAL_FIELDS.seal(self.cipher, row))
+        _INSERT.execute(self.conn, REFERRAL_FIELDS.seal(self.cipher, row))
 
     def save(self, referral: Referral) -> None:
         """Write what a referral's lifecycle changes, and its consent if new or revoked."""
@@ -105,15 +106,18 @@ class ReferralRepository:
     def subject_for(self, employer_id: str, external_id_bidx: str) -> str | None:
         """The data-key subject already used for this employee, so that one erasure
         shreds every referral of theirs."""
-        return self.conn.execute(_SUBJECT_FOR, {"employer_id": employer_id,
-                                                "external_id_bidx": external_id_bidx}).scalar()
+        row = _SUBJECT_FOR.first(self.conn, {"employer_id": employer_id,
+                                             "external_id_bidx": external_id_bidx})
+        return None if row is None else str(row["employee_subject"])
 
     def hr_record(self, employer_id: str, referral_id: str) -> HrRecord | None:
         """The employer's referral as HR's view needs it (one statement; only the
         external id and HR's purpose text are decrypted), None if not the employer's."""
-        row = self.conn.execute(_HR_ONE, {"hr_referral_id": referral_id,
-                                          "hr_employer_id": employer_id}).first()
-        return None if row is None else self._hr_record(row._mapping)
+        row = _HR_ONE.first(self.conn, {"hr_referral_id": referral_id})
+        if row is None or row["employer_id"] != employer_id \
+                or row["origin"] != Origin.EMPLOYER.value:
+            return None  # another employer's, or a self-referral: as if missing
+        return self._hr_record(row)
 
     def list_for_hr(self, employer_id: str, flt: HrFilter, now: datetime, limit: int,
                     cursor: str | None) -> tuple[list[HrRecord], str | None]:
@@ -232,11 +236,13 @@ def _joined() -> Any:
         referrals.outerjoin(consents, consents.c.referral_id == referrals.c.id))
 
 
-# Statements built once: reused, they are compiled and cache-keyed once, not per call.
-_INSERT = insert(referrals)
-_SUBJECT_FOR = select(referrals.c.employee_subject).where(
+# Statements built once; the ones on the HR request paths run directly on the driver
+# (`shared.db.direct`: about 45 µs of CPU less per statement on PostgreSQL).
+_INSERT = DirectStatement(insert(referrals).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in referrals.c}))
+_SUBJECT_FOR = DirectStatement(select(referrals.c.employee_subject).where(
     referrals.c.employer_id == bindparam("employer_id"),
-    referrals.c.external_id_bidx == bindparam("external_id_bidx")).limit(1)
+    referrals.c.external_id_bidx == bindparam("external_id_bidx")).limit(1))
 
 
 # HR reads select what `HrRecord` holds, plus the AAD binding of its encrypted fields.
@@ -253,9 +259,12 @@ def _hr_select() -> Any:
     ).select_from(referrals.outerjoin(consents, c.referral_id == r.id))
 
 
-_HR_ONE = _hr_select().where(referrals.c.id == bindparam("hr_referral_id"),
-                             referrals.c.employer_id == bindparam("hr_employer_id"),
-                             referrals.c.origin == Origin.EMPLOYER.value)
+# By primary key alone, the tenant and origin checked in `hr_record`. PostgreSQL keeps a
+# prepared statement's generic plan until the table is next analyzed, which autovacuum
+# may do minutes later. With the employer in the WHERE clause, the plan made while the
+# table was nearly empty scanned the employer's index and filtered on the id, so each GET
+# read all of the employer's referrals: 4x slower after 10,000 of them in the bench.
+_HR_ONE = DirectStatement(_hr_select().where(referrals.c.id == bindparam("hr_referral_id")))
 
 
 def _binding(values: dict[str, Any]) -> dict[str, Any]:
