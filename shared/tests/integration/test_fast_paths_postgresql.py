@@ -117,3 +117,15 @@ def test_idempotency_reservations(pg_database_url, tmp_path):
         assert store.reserve("cli_a", "h1", "r3", day) == ("new", None)  # released: free
     finally:
         kit.dispose()
+
+
+def test_single_statements_have_one_autocommit_pool_disposed_with_the_engine(engine):
+    single = single_statements(engine)
+    assert single_statements(engine) is single  # made once
+    assert single.pool is not engine.pool
+    assert single.pool.size() == engine.pool.size() == 1
+    with single.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert single.pool.checkedin() == 1
+    engine.dispose()
+    assert single.pool.checkedin() == 0  # its connections closed with the engine's
