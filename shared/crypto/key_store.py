@@ -21,8 +21,10 @@ from shared.crypto.keyring import KekProvider, WrappedKey
 from shared.crypto.tables import subject_keys as sk
 from shared.crypto.token_format import KID_BYTES
 from shared.db import single_statements
+from shared.db.direct import DirectStatement
 
 log = logging.getLogger(__name__)
+_NEW_KEY_COLUMNS = ("subject", "kid", "kek_version", "wrapped_key", "created_at")
 Clock = Callable[[], datetime]
 
 
@@ -72,8 +74,10 @@ class KeyStore:
         self.kek = kek
         self.clock = clock
         self._single_statements = single_statements(engine)
-        self._insert_if_absent_statement = self._insert().on_conflict_do_nothing(
-            index_elements=["subject"]).returning(sk.c.subject)
+        # Run on the driver directly (`shared.db.direct`): one statement per new employee.
+        self._insert_if_absent_statement = DirectStatement(self._insert().values(
+            {name: bindparam(name, type_=sk.c[name].type) for name in _NEW_KEY_COLUMNS},
+        ).on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
 
     def fetch(self, subject: str) -> KeyState:
         """The subject's data key, `ERASED_KEY`, or None when it never had one."""
@@ -110,10 +114,10 @@ class KeyStore:
         # RETURNING, not rowcount: psycopg through SQLAlchemy reports -1 for INSERTs,
         # which made every new key be read back and unwrapped again.
         with self._single_statements.begin() as conn:
-            inserted = conn.execute(self._insert_if_absent_statement, {
+            inserted = self._insert_if_absent_statement.first(conn, {
                 "subject": subject, "kid": kid.hex(), "kek_version": wrapped.kek_version,
                 "wrapped_key": wrapped.blob, "created_at": self.clock(),
-            }).first() is not None
+            }) is not None
         return DataKey(kid, key) if inserted else None
 
     def erase(self, subject: str) -> None:

@@ -1,0 +1,159 @@
+"""`shared.db.direct` on the real PostgreSQL (the shortcut) and on SQLite (plain
+`Connection.execute`): the same rows as Core gives, the types' own processing, the
+caller's transaction, SQLAlchemy's errors, and a dead connection healed like any other."""
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+
+from shared.db import UtcDateTime, make_engine, single_statements
+from shared.db.direct import DirectStatement
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+things = Table(
+    "things", metadata,
+    Column("id", String(20), primary_key=True),
+    Column("kind", String(10), nullable=False),
+    Column("size", Integer),
+    Column("due_on", Date),
+    Column("at", UtcDateTime(), nullable=False),
+)
+others = Table("others", metadata, Column("id", String(20), primary_key=True),
+               Column("thing_id", String(20)), Column("at", UtcDateTime()))
+
+ONE = DirectStatement(
+    select(things.c.id, things.c.kind, things.c.size, things.c.due_on, things.c.at,
+           others.c.id.label("other_id"), others.c.at.label("other_at"))
+    .select_from(things.outerjoin(others, others.c.thing_id == things.c.id))
+    .where(things.c.id == bindparam("thing_id"), things.c.kind == "widget"))
+ADD = DirectStatement(insert(things).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in things.c}))
+AT = datetime(2027, 1, 4, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def engine(request, tmp_path):
+    url = (request.getfixturevalue("pg_database_url") if request.param == "postgresql"
+           else f"sqlite:///{tmp_path / 'direct.db'}")
+    yield from _engine(url)
+
+
+@pytest.fixture
+def pg_engine(pg_database_url):
+    yield from _engine(pg_database_url)
+
+
+def _engine(url):
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def thing(**overrides):
+    return {"id": "t1", "kind": "widget", "size": 3, "due_on": date(2027, 2, 1), "at": AT,
+            **overrides}
+
+
+def test_rows_are_what_core_reads(engine):
+    with engine.begin() as conn:
+        ADD.execute(conn, thing())
+        ADD.execute(conn, thing(id="t2", size=None, due_on=None))
+        conn.execute(insert(others), {"id": "o1", "thing_id": "t1", "at": AT})
+    with engine.connect() as conn:
+        for thing_id in ("t1", "t2"):
+            core = conn.execute(ONE.statement, {"thing_id": thing_id}).first()
+            assert ONE.first(conn, {"thing_id": thing_id}) == dict(core._mapping)
+        assert ONE.first(conn, {"thing_id": "t1"}) == {
+            "id": "t1", "kind": "widget", "size": 3, "due_on": date(2027, 2, 1), "at": AT,
+            "other_id": "o1", "other_at": AT}
+        assert ONE.first(conn, {"thing_id": "nope"}) is None
+
+
+def test_timestamps_read_back_as_aware_utc_whatever_the_session_zone(pg_engine):
+    engine = pg_engine
+    with engine.begin() as conn:
+        ADD.execute(conn, thing(at=datetime(2027, 1, 4, 4, 30, tzinfo=timezone(-timedelta(hours=5)))))
+    with engine.connect() as conn:
+        conn.execute(text("SET TIME ZONE 'America/New_York'"))
+        read = ONE.first(conn, {"thing_id": "t1"})
+        assert read is not None and read["at"] == AT and read["at"].tzinfo is UTC
+
+
+def test_naive_timestamps_are_refused_as_by_core(engine):
+    with engine.begin() as conn, pytest.raises(StatementError, match="naive"):
+        ADD.execute(conn, thing(at=datetime(2027, 1, 4, 9, 30)))
+
+
+def test_a_bind_without_a_value_is_an_error_not_a_null(engine):
+    with engine.connect() as conn, pytest.raises(StatementError, match="thing_id"):
+        ONE.first(conn, {})
+    values = thing()
+    del values["size"]
+    with engine.begin() as conn, pytest.raises(StatementError, match="size"):
+        ADD.execute(conn, values)
+
+
+def test_statements_take_part_in_the_callers_transaction(engine):
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        ADD.execute(conn, thing())
+        raise RuntimeError("roll it back")
+    with engine.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is None
+        ADD.execute(conn, thing())
+        conn.commit()  # as after `conn.execute`: the statement began the transaction
+    with engine.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is not None
+
+
+def test_autocommit_statements_are_committed_at_once(pg_engine):
+    engine = pg_engine
+    with single_statements(engine).connect() as conn:  # no commit: autocommit
+        ADD.execute(conn, thing())
+    with engine.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is not None
+
+
+def test_driver_errors_are_sqlalchemys(engine):
+    with engine.begin() as conn:
+        ADD.execute(conn, thing())
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        ADD.execute(conn, thing())
+    with engine.begin() as conn:  # the connection is usable again
+        ADD.execute(conn, thing(id="t2"))
+
+
+def test_a_dead_connection_is_invalidated_and_replaced(pg_engine):
+    engine = pg_engine
+    with engine.connect() as conn:
+        first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = make_engine(engine.url.render_as_string(hide_password=False))
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    admin.dispose()
+    with pytest.raises(DBAPIError) as failed, engine.connect() as conn:
+        ONE.first(conn, {"thing_id": "t1"})
+    assert failed.value.connection_invalidated  # what shared.db.outage answers 503 for
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
+        assert ONE.first(conn, {"thing_id": "t1"}) is None
+
+
+def test_selected_columns_need_distinct_keys():
+    with pytest.raises(ValueError, match="distinct keys"):
+        DirectStatement(select(things.c.id, others.c.id))
