@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from flask_smorest import Blueprint
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -70,12 +70,12 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
     return app
 
 
-def _route_label() -> str:
+def _route_label(req: Request) -> str:
     """The route template for logs and metrics. Employee pages share one label, so
     neither a metric nor a log line tells an accept from a decline or a self-referral."""
-    if request.blueprint == PAGES_BLUEPRINT:
+    if req.blueprint == PAGES_BLUEPRINT:
         return "pages"
-    return request.url_rule.rule if request.url_rule else "unmatched"
+    return req.url_rule.rule if req.url_rule else "unmatched"
 
 
 def _guarded_metrics(metrics: HttpMetrics, token: str | None) -> Callable[[], Response]:
@@ -93,38 +93,48 @@ def _guarded_metrics(metrics: HttpMetrics, token: str | None) -> Callable[[], Re
 
 def _install_request_hooks(app: Flask, metrics: HttpMetrics,
                            json_prefixes: tuple[str, ...]) -> None:
+    # The hooks run on every request: they take the request and `g` out of their
+    # context-local proxies once instead of on every attribute.
     @app.before_request
     def start() -> None:
-        g.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
+        ctx.started = time.perf_counter()
+        incoming = req.headers.get("X-Request-Id", "")
+        ctx.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
         # NUL cannot be stored by PostgreSQL: refuse it before any query sees it. Employee
         # pages check their tokens' shape themselves and answer with their own 404 page.
-        if request.blueprint != PAGES_BLUEPRINT and (
-                "\x00" in request.path or "%00" in request.query_string.decode("latin-1")):
+        if req.blueprint != PAGES_BLUEPRINT and (
+                "\x00" in req.path or b"%00" in req.query_string):
             raise Problem(400, "Bad Request", detail="The address holds a NUL character.")
+        length = req.content_length
         limit = app.config["MAX_CONTENT_LENGTH"]
-        if request.content_length is not None and request.content_length > limit:
+        if length is not None and length > limit:
             raise Problem(413, "Content Too Large",
                           detail=f"The body is over this service's limit of {limit} bytes.")
-        if (request.method in BODY_METHODS and request.path.startswith(json_prefixes)
-                and (request.content_length or request.headers.get("Transfer-Encoding"))
-                and not request.is_json):
+        if (req.method in BODY_METHODS and req.path.startswith(json_prefixes)
+                and (length or req.headers.get("Transfer-Encoding"))
+                and not req.is_json):
             raise Problem(415, "Unsupported Media Type",
                           detail="Send the body as application/json.")
 
     @app.after_request
     def finish(response: Response) -> Response:
-        route = _route_label()
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        principal = g.get("principal")
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        metrics.observe(request.method, route, response.status_code, elapsed)
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
+        route = _route_label(req)
+        now = time.perf_counter()
+        elapsed = now - getattr(ctx, "started", now)
+        principal = getattr(ctx, "principal", None)
+        request_id = getattr(ctx, "request_id", None)
+        headers = response.headers
+        headers["X-Request-Id"] = request_id or ""
+        headers.setdefault("Cache-Control", "no-store")
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Referrer-Policy"] = "no-referrer"
+        metrics.observe(req.method, route, response.status_code, elapsed)
         access_log.info("request", extra={"fields": {
-            "request_id": g.get("request_id"), "method": request.method, "route": route,
+            "request_id": request_id, "method": req.method, "route": route,
             "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
             "client_id": principal.client_id if principal else None}})
         return response
