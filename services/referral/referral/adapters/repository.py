@@ -260,10 +260,11 @@ def _hr_select() -> Any:
 
 
 # By primary key alone, the tenant and origin checked in `hr_record`. PostgreSQL keeps a
-# prepared statement's generic plan until the table is next analyzed, which autovacuum
-# may do minutes later. With the employer in the WHERE clause, the plan made while the
-# table was nearly empty scanned the employer's index and filtered on the id, so each GET
-# read all of the employer's referrals: 4x slower after 10,000 of them in the bench.
+# prepared statement's generic plan until the table is next analyzed: minutes later with
+# autovacuum, never without it (as on the development machines). With the employer in
+# the WHERE clause, the plan made while the table was nearly empty scanned the employer's
+# index and filtered on the id, so each GET read all of the employer's referrals: 4x
+# slower after 10,000 of them in the bench.
 _HR_ONE = DirectStatement(_hr_select().where(referrals.c.id == bindparam("hr_referral_id")))
 
 

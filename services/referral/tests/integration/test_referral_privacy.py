@@ -300,3 +300,26 @@ def test_the_hr_status_filter_returns_exactly_the_projected_statuses(pg_platform
             assert {item["id"] for item in everything} == set(made.values())
     # The cases are rich enough that every HR status was exercised at some moment.
     assert seen_statuses == set(HR_STATUSES)
+
+
+def test_hr_reads_one_referral_only_of_its_own_employer_on_postgresql(pg_platform):
+    """The read by id looks the referral up by primary key and checks tenant and origin
+    in code (`ReferralRepository.hr_record`): on PostgreSQL, through the driver."""
+    platform = pg_platform
+    app = platform.app("referral")
+    services, client = app.extensions["bridgeline"].domain, app.test_client()
+    employer = platform.directory.create_employer("Acme").id
+    other = platform.directory.create_employer("Other").id
+    provider = platform.directory.create_provider("Evening IOP").id
+    r = Referrals(services, employer, provider)
+    own, _ = r.create("own")
+    others, _ = r.create("other", employer=other)
+    private, _ = services.self_refer(SelfRefer(employer_id=employer, provider_id=provider,
+                                               contact=Contact("Sam Private", "s@example.test")))
+    hr = {"Authorization": f"Bearer {platform.client_token('hr', employer)}"}
+    assert client.get(f"/v1/referrals/{own}", headers=hr).get_json()["employee"] == {
+        "external_id": "E-own"}
+    for missing in (others, private.id, "ref_doesnotexist"):
+        response = client.get(f"/v1/referrals/{missing}", headers=hr)
+        assert response.status_code == 404, missing
+        assert response.get_json()["detail"] == "No such referral."
