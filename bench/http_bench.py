@@ -27,11 +27,24 @@ says which), keep-alive connections, 8 at a time:
 - `GET /v1/me` with the hr token: what every authenticated call pays before it touches
   a database (authentication, request hooks, access log, metrics, the response schema);
   the floor under the other rows, no aim.
+- the plain POST once more with the event pipeline running (below); no aim.
+
+The web tier is measured on its own: while the subject is under load, every service's
+`bridgeline worker` (relays, consumers, webhook deliverers) is paused with SIGSTOP, and
+continued afterwards, when the bench waits for the relays to publish what piled up. On
+this 2-core machine the pipeline otherwise takes most of a core from the web worker
+during a POST measurement (each referral is published, consumed by another service and
+queued as a provider webhook): the last row shows that figure, which is about the
+machine, not the endpoint. In production the workers run on their own cores or hosts
+(docs/capacity.md); the pipeline's own throughput is what `events_bench.py` and
+`scaleout_bench.py` measure.
 
 Baseline and subject alternate (baseline first in even rounds, subject first in odd ones),
 each case round after round; the figures are medians over the rounds and the ratio is
 subject median / baseline median. After every POST measurement the bench waits until the
-relays have published the outbox, so each measurement starts from a quiet system. "cpu ms
+relays have published the outbox, then runs VACUUM ANALYZE on every database (what
+autovacuum does in production; the PostgreSQL here runs with it off), so each
+measurement starts from a quiet system. "cpu ms
 /req" is the CPU time of the server's gunicorn worker processes per request (what the
 ratio mostly comes down to on this 2-core machine). Every response must be 2xx.
 """
@@ -48,6 +61,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +72,8 @@ from stack import Baseline, Parties, Stack, children, gunicorn_settings
 
 AIMS = {"get": 0.5, "post": 0.25}
 LABELS = {"me": "GET /v1/me (no database)", "get": "GET /v1/referrals/{id}",
-          "post": "POST /v1/referrals", "post_idem": "POST + Idempotency-Key"}
+          "post": "POST /v1/referrals", "post_idem": "POST + Idempotency-Key",
+          "post_live": "POST /v1/referrals, event pipeline running"}
 
 
 @dataclass
@@ -66,6 +81,7 @@ class Case:
     name: str
     subject: list[Template]
     baseline: list[Template]
+    pipeline_running: bool = False  # else the background workers are paused meanwhile
     rps: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
     cpu: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
 
@@ -90,6 +106,7 @@ def build_cases(parties: Parties, referral_id: str) -> list[Case]:
         Case("get", [Template("GET", f"/v1/referrals/{referral_id}", auth)], [bare_get]),
         Case("post", [post], [bare_post]),
         Case("post_idem", [post_idem], [bare_post]),
+        Case("post_live", [post], [bare_post], pipeline_running=True),
     ]
 
 
@@ -138,13 +155,17 @@ def run_rounds(stack: Stack, base: Baseline, cases: list[Case], rounds: int,
             order = ("baseline", "subject") if r % 2 == 0 else ("subject", "baseline")
             for side in order:
                 url, workers = targets[side]
-                result, cpu = measured(url, getattr(case, side), seconds, workers)
+                paused = (nullcontext() if side == "baseline" or case.pipeline_running
+                          else stack.background_paused())
+                with paused:
+                    result, cpu = measured(url, getattr(case, side), seconds, workers)
                 case.rps[side].append(result.rps)
                 case.cpu[side].append(cpu)
                 if stack.process is not None and stack.process.poll() is not None:
                     raise SystemExit(f"`bridgeline up` exited; see {stack.log}")
                 if case.name.startswith("post"):
                     stack.wait_for_relays()
+                    stack.vacuum()
         print(f"round {r + 1}/{rounds}: " + ", ".join(
             f"{c.name} {c.rps['subject'][-1]:.0f}/{c.rps['baseline'][-1]:.0f}" for c in cases),
             file=sys.stderr)
@@ -195,8 +216,9 @@ def profile(stack: Stack, cases: list[Case], seconds: float) -> None:
                 [spy, "record", "--pid", str(worker), "--duration", f"{seconds:g}",
                  "--rate", "250", "--format", "raw", "--output", str(raw), "--gil",
                  "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            load(stack.url("referral"), case.subject, seconds=seconds + 1)
-            spy_run.wait()
+            with nullcontext() if case.pipeline_running else stack.background_paused():
+                load(stack.url("referral"), case.subject, seconds=seconds + 1)
+                spy_run.wait()
             stack.wait_for_relays()
             if not raw.exists():
                 error = spy_run.stderr.read().decode()[-500:] if spy_run.stderr else ""
@@ -239,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=int(os.environ.get("WEB_CONCURRENCY", 1)),
                         help="gunicorn workers per service, as `bridgeline up` "
                              "(WEB_CONCURRENCY or 1)")
+    parser.add_argument("--only", nargs="+", choices=sorted(LABELS), metavar="CASE",
+                        help=f"measure only these cases ({', '.join(LABELS)})")
     parser.add_argument("--profile", action="store_true",
                         help="also py-spy the referral worker under GET and POST load")
     parser.add_argument("--server", default=os.environ.get(
@@ -265,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         if created.status_code != 201:
             raise SystemExit(f"could not create a referral: {created.status_code} "
                              f"{created.text[:300]}")
-        cases = build_cases(parties, created.json()["id"])
+        cases = [c for c in build_cases(parties, created.json()["id"])
+                 if not args.only or c.name in args.only]
         started = time.monotonic()
         run_rounds(stack, base, cases, rounds, seconds, warm_up=not args.quick)
         settings["measuring took"] = f"{time.monotonic() - started:.0f} s"

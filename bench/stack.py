@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,7 +226,38 @@ class Stack:
                                  f"{timeout:g} s; see {self.log}")
             time.sleep(0.2)
 
+    def vacuum(self) -> None:
+        """VACUUM ANALYZE every database of the system, as autovacuum would between
+        rounds. The PostgreSQL of the development machines runs with autovacuum off; in
+        production it is on (docs/capacity.md). Without this, each POST round leaves
+        thousands of dead outbox rows and stale statistics to the next measurement."""
+        for name in ("directory", *SERVICE_NAMES):
+            engine = make_engine(f"{self.server}/{self.prefix}_{name}",
+                                 isolation_level="AUTOCOMMIT")
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("VACUUM ANALYZE"))
+            finally:
+                engine.dispose()
+
     # -- processes -----------------------------------------------------------------------
+    @contextmanager
+    def background_paused(self) -> Iterator[None]:
+        """Every service's `bridgeline worker` (relay, consumer, webhook deliverer) stopped
+        with SIGSTOP for the block and continued after it, so a measurement of the web
+        tier does not share the machine's cores with the event pipeline. Nothing is lost:
+        events wait in the outbox and the queues, and are handled once continued (the
+        caller then waits for the relays). Keep blocks short: a paused process misses its
+        broker heartbeats after about a minute."""
+        paused = [p.pid for p in self.processes() if p.role.startswith("worker")]
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
+
     def processes(self) -> list[ProcessInfo]:
         """Every process of the system: `bridgeline up`, and per service the gunicorn
         master, its workers and the `bridgeline worker` (relay, consumer, deliverer)."""
