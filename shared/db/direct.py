@@ -27,6 +27,7 @@ results, without a second code path to keep up.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,9 @@ class _Plan:
 class DirectStatement:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._plans: dict[type[Dialect], _Plan] = {}
+        # Per dialect instance: its compiled SQL and type processors can depend on the
+        # server it talked to.
+        self._plans: weakref.WeakKeyDictionary[Dialect, _Plan] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         keys = [column.key for column in _returned(statement)]
         if len(set(keys)) != len(keys):
@@ -66,7 +69,7 @@ class DirectStatement:
         row = self._run(conn, plan, params, fetch=True)
         if row is None:
             return None
-        return {key: value if process is None or value is None else process(value)
+        return {key: value if process is None else process(value)
                 for (key, process), value in zip(plan.columns, row, strict=True)}
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
@@ -83,43 +86,48 @@ class DirectStatement:
         except Exception as error:  # a missing value or a type refusing one, as Core says
             raise exc.StatementError(f"({type(error).__name__}) {error}", plan.sql, None,
                                      error, hide_parameters=True) from error
-        if not conn.in_transaction():
-            conn.begin()  # what `Connection.execute` does first (autobegin), so a later
-            # `conn.commit()` commits this statement too
+        _begin(conn)
         fairy = conn.connection  # reconnects an invalidated connection, as execute would
         cursor = fairy.cursor()
         try:
             cursor.execute(plan.sql, values)
             return cursor.fetchone() if fetch else None
         except conn.dialect.loaded_dbapi.Error as error:
-            disconnected = conn.dialect.is_disconnect(error, fairy.dbapi_connection, cursor)
-            if disconnected:
-                conn.invalidate(error)
-            raise exc.DBAPIError.instance(
-                plan.sql, None, error, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
-                connection_invalidated=disconnected, dialect=conn.dialect) from error
+            # What `Connection.execute` does with a driver error, by the same code: wrap
+            # it, and on a disconnect invalidate this connection and every pooled one
+            # from before it, so none is handed out unpinged (`shared.db._ping_when_idle`).
+            conn._handle_dbapi_exception(error, plan.sql, values, cursor, None)
         finally:
             cursor.close()
 
     # -- compiling ----------------------------------------------------------------------
     def _plan(self, dialect: Dialect) -> _Plan:
-        plan = self._plans.get(type(dialect))
+        plan = self._plans.get(dialect)
         if plan is None:
             with self._lock:
-                plan = self._plans[type(dialect)] = self._compile(dialect)
+                plan = self._plans.get(dialect) or self._compile(dialect)
+                self._plans[dialect] = plan
         return plan
 
     def _compile(self, dialect: Dialect) -> _Plan:
         compiled: Any = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         if compiled.escaped_bind_names or compiled.positional:
             raise ValueError("DirectStatement needs plain named bind parameters")
+        # What Core computes per execution is refused rather than frozen or lost:
+        # Python-side column defaults, IN lists and literal-execute parameters, and
+        # binds whose value is a function.
+        if (compiled.insert_prefetch or compiled.update_prefetch
+                or compiled.post_compile_params or compiled.literal_execute_params
+                or any(bind.callable is not None for bind in compiled.binds.values())):
+            raise ValueError("DirectStatement cannot run a statement with Python-side "
+                             "defaults, expanding (IN) or literal-execute parameters or "
+                             "callable binds; use Connection.execute")
         binds = tuple((name, bind.type.dialect_impl(dialect).bind_processor(dialect))
                       for name, bind in ((name, compiled.binds[name])
                                          for name in compiled.bind_names.values()))
         given = {name: bind.effective_value for name, bind in compiled.binds.items()
                  if not bind.required}
-        columns = tuple((column.key, column.type.dialect_impl(dialect)
-                         .result_processor(dialect, None))
+        columns = tuple((column.key, _result_processor(column.type, dialect))
                         for column in _returned(self.statement))
         return _Plan(str(compiled), binds, given, columns)
 
@@ -128,6 +136,26 @@ def _returned(statement: Executable) -> list[Any]:
     """The columns a row of the statement holds: a SELECT's, or an INSERT, UPDATE or
     DELETE's RETURNING (none without)."""
     return list(getattr(statement, "exported_columns", ()))
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Processor:
+    try:
+        return type_.dialect_impl(dialect).result_processor(dialect, None)
+    except TypeError as error:  # a type that needs the driver's column type (Numeric)
+        raise ValueError(f"DirectStatement cannot read a {type_!r} column; use "
+                         "Connection.execute") from error
+
+
+def _begin(conn: Connection) -> None:
+    """Refuse a connection whose transaction failed, and begin one if none is open,
+    as `Connection.execute` does (so a later `conn.commit()` commits this statement)."""
+    root, nested = conn.get_transaction(), conn.get_nested_transaction()
+    if (root is not None and not root.is_active) or (nested is not None
+                                                     and not nested.is_active):
+        raise exc.PendingRollbackError(
+            "This connection's transaction failed; roll it back before going on.")
+    if root is None:
+        conn.begin()
 
 
 def _direct(conn: Connection) -> bool:

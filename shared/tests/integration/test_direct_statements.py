@@ -157,3 +157,37 @@ def test_a_dead_connection_is_invalidated_and_replaced(pg_engine):
 def test_selected_columns_need_distinct_keys():
     with pytest.raises(ValueError, match="distinct keys"):
         DirectStatement(select(things.c.id, others.c.id))
+
+
+def test_a_disconnect_invalidates_every_pooled_connection_from_before_it(pg_database_url):
+    engine = make_engine(pg_database_url, pool_size=2, max_overflow=0)
+    metadata.create_all(engine)
+    try:
+        first, second = engine.connect(), engine.connect()  # two pooled connections
+        pids = [c.execute(text("SELECT pg_backend_pid()")).scalar_one() for c in (first, second)]
+        first.close()
+        second.close()
+        admin = make_engine(pg_database_url)
+        with admin.connect() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+        with pytest.raises(DBAPIError) as failed, engine.connect() as conn:
+            ONE.first(conn, {"thing_id": "t1"})
+        assert failed.value.connection_invalidated
+        # The other dead connection sat idle for less than the ping interval; it is not
+        # handed out, because the disconnect invalidated the whole pool.
+        with engine.connect() as conn:
+            assert ONE.first(conn, {"thing_id": "t1"}) is None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("statement", [
+    insert(Table("defaults", MetaData(), Column("id", String(20), primary_key=True),
+                 Column("kind", String(10), default="widget"))).values(id=bindparam("id")),
+    select(things.c.id).where(things.c.id.in_(bindparam("ids", expanding=True))),
+], ids=["python-side default", "expanding IN"])
+def test_what_core_computes_per_execution_is_refused_not_lost(pg_engine, statement):
+    with pg_engine.connect() as conn, pytest.raises(ValueError, match=r"Connection\.execute"):
+        DirectStatement(statement).execute(conn, {"id": "x", "ids": ["a"]})
