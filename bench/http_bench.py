@@ -276,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                                          " (wrk not installed: Python threaded client)"),
         "gunicorn": gunicorn_settings(args.web_workers),
         "connections": CONNECTIONS, "rounds": rounds, "seconds": seconds,
-        "database": "postgresql (fresh databases)", "services": "`bridgeline up`, "
-        "all three services and their workers running",
+        "database": "postgresql (fresh databases); VACUUM ANALYZE after each POST round",
+        "services": "`bridgeline up`, all three services; their background workers paused "
+        "(SIGSTOP) while the subject is measured, except in the last row",
     }
     with tempfile.TemporaryDirectory() as tmp, \
             Stack(args.server, Path(tmp), args.web_workers) as stack, \
