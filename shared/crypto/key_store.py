@@ -21,7 +21,7 @@ from shared.crypto.keyring import KekProvider, WrappedKey
 from shared.crypto.tables import subject_keys as sk
 from shared.crypto.token_format import KID_BYTES
 from shared.db import single_statements
-from shared.db.direct import DirectStatement
+from shared.db.direct import DirectStatement, bound_values
 
 log = logging.getLogger(__name__)
 _NEW_KEY_COLUMNS = ("subject", "kid", "kek_version", "wrapped_key", "created_at")
@@ -75,9 +75,9 @@ class KeyStore:
         self.clock = clock
         self._single_statements = single_statements(engine)
         # Run on the driver directly (`shared.db.direct`): one statement per new employee.
-        self._insert_if_absent_statement = DirectStatement(self._insert().values(
-            {name: bindparam(name, type_=sk.c[name].type) for name in _NEW_KEY_COLUMNS},
-        ).on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
+        self._insert_if_absent_statement = DirectStatement(
+            self._insert().values(bound_values(sk, _NEW_KEY_COLUMNS))
+            .on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
 
     def fetch(self, subject: str) -> KeyState:
         """The subject's data key, `ERASED_KEY`, or None when it never had one."""

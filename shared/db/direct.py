@@ -21,7 +21,8 @@ results, without a second code path to keep up.
 
     HR_ONE = DirectStatement(select(...).where(t.c.id == bindparam("id")))
     row = HR_ONE.first(conn, {"id": "ref_1"})      # a dict by column key, or None
-    DirectStatement(insert(t).values(id=bindparam("id"))).execute(conn, {"id": "x"})
+    ADD = DirectStatement(insert(t).values(bound_values(t, ("id", "name"))))
+    ADD.execute(session_or_conn, {"id": "x", "name": "y"})
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Table, bindparam, exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BindParameter
 
 Processor = Callable[[Any], Any] | None
 
@@ -59,9 +62,11 @@ class DirectStatement:
             raise ValueError("selected columns need distinct keys (label duplicates)")
 
     # -- running ------------------------------------------------------------------------
-    def first(self, conn: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    def first(self, target: Connection | Session,
+              params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row (of a SELECT, or of an INSERT ... RETURNING) as a dict by column
-        key, or None."""
+        key, or None. `target` is a connection, or a session (its transaction's)."""
+        conn = _connection(target)
         if not _direct(conn):
             row = conn.execute(self.statement, dict(params)).first()
             return None if row is None else dict(row._mapping)
@@ -72,8 +77,9 @@ class DirectStatement:
         return {key: value if process is None else process(value)
                 for (key, process), value in zip(plan.columns, row, strict=True)}
 
-    def execute(self, conn: Connection, params: Mapping[str, Any]) -> None:
+    def execute(self, target: Connection | Session, params: Mapping[str, Any]) -> None:
         """Run the statement for its effect (an INSERT, UPDATE or DELETE)."""
+        conn = _connection(target)
         if not _direct(conn):
             conn.execute(self.statement, dict(params))
             return
@@ -130,6 +136,18 @@ class DirectStatement:
         columns = tuple((column.key, _result_processor(column.type, dialect))
                         for column in _returned(self.statement))
         return _Plan(str(compiled), binds, given, columns)
+
+
+def bound_values(table: Table, names: tuple[str, ...] | None = None
+                 ) -> dict[str, BindParameter[Any]]:
+    """`insert(table).values(...)` for a DirectStatement: a bind parameter per column
+    (all of them, or `names`), named after it and typed like it."""
+    return {name: bindparam(name, type_=table.c[name].type)
+            for name in (names if names is not None else table.c.keys())}
+
+
+def _connection(target: Connection | Session) -> Connection:
+    return target.connection() if isinstance(target, Session) else target
 
 
 def _returned(statement: Executable) -> list[Any]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.db.direct import DirectStatement
+from shared.db.direct import DirectStatement, bound_values
 from shared.messaging.envelope import CloudEvent
 from shared.messaging.sealing import EventSealer, FieldCipherLike
 from shared.messaging.tables import outbox
@@ -33,20 +33,16 @@ class Outbox:
         now = datetime.now(UTC)
         # One statement object, values as parameters: building `.values(...)` anew per
         # event cost more CPU than executing it.
-        values = {
+        _INSERT.execute(target, {
             "event_id": sealed.id, "event_type": sealed.type, "body": sealed.to_json(),
             "traceparent": outgoing_traceparent(), "created_at": now, "next_attempt_at": now,
             "attempts": 0,
-        }
-        if isinstance(target, Connection):
-            _INSERT.execute(target, values)  # on the driver: every request that writes
-        else:
-            target.execute(_INSERT.statement, values)
+        })
         return sealed.id
 
 
-_INSERT = DirectStatement(outbox.insert().values({name: bindparam(name, type_=outbox.c[name].type)
-                                                  for name in _INSERTED}))
+# On the driver (`shared.db.direct`): every request that changes state writes one.
+_INSERT = DirectStatement(outbox.insert().values(bound_values(outbox, _INSERTED)))
 
 
 def prune_outbox(connection: Connection, older_than: datetime) -> int:

@@ -105,7 +105,6 @@ def assert_accessible(tab: Any, what: str) -> None:
     assert getattr(tab, "console_errors", []) == [], tab.console_errors
 
 
-
 def assert_accessible_when_locked_out(tab: Any, app: Any, link: str) -> None:
     """Use up this machine's budget of failed link lookups, then open `link`: the
     link guard's 429 page, with its heading, and no accessibility violation."""
@@ -116,6 +115,7 @@ def assert_accessible_when_locked_out(tab: Any, app: Any, link: str) -> None:
     assert response.status == 429
     tab.get_by_role("heading", name="Please wait before trying again").wait_for()
     assert_accessible(tab, "429 page")
+
 
 # -- fixtures every service's browser conftest imports (only `served` differs) ---------
 @pytest.fixture(scope="module")

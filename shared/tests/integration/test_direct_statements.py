@@ -18,9 +18,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.orm import Session
 
 from shared.db import UtcDateTime, make_engine, single_statements
-from shared.db.direct import DirectStatement
+from shared.db.direct import DirectStatement, bound_values
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +42,7 @@ ONE = DirectStatement(
            others.c.id.label("other_id"), others.c.at.label("other_at"))
     .select_from(things.outerjoin(others, others.c.thing_id == things.c.id))
     .where(things.c.id == bindparam("thing_id"), things.c.kind == "widget"))
-ADD = DirectStatement(insert(things).values(
-    {c.name: bindparam(c.name, type_=c.type) for c in things.c}))
+ADD = DirectStatement(insert(things).values(bound_values(things)))
 AT = datetime(2027, 1, 4, 9, 30, tzinfo=UTC)
 
 
@@ -191,3 +191,15 @@ def test_a_disconnect_invalidates_every_pooled_connection_from_before_it(pg_data
 def test_what_core_computes_per_execution_is_refused_not_lost(pg_engine, statement):
     with pg_engine.connect() as conn, pytest.raises(ValueError, match=r"Connection\.execute"):
         DirectStatement(statement).execute(conn, {"id": "x", "ids": ["a"]})
+
+
+def test_a_session_target_runs_in_the_sessions_transaction(engine):
+    with Session(engine) as session:
+        ADD.execute(session, thing())
+        assert ONE.first(session, {"thing_id": "t1"}) is not None  # its own transaction
+        session.rollback()
+    with Session(engine) as session, session.begin():
+        assert ONE.first(session, {"thing_id": "t1"}) is None  # rolled back with it
+        ADD.execute(session, thing(id="t2"))
+    with engine.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t2"}) is not None  # committed with it
