@@ -2,17 +2,30 @@
 database, no auth, no schema, no logging), served by `bench/http_bench.py` under the same
 gunicorn settings as the services.
 
-    GET  /v1/things/<id>   → 200 {"id": ..., "status": "ok", "kind": "formal"}
-    POST /v1/things        → 201 the JSON body it was sent, parsed and re-encoded
+    GET  /v1/things/<id>       → 200 {"id": ..., "status": "ok", "kind": "formal"}
+    POST /v1/things            → 201 the JSON body it was sent, parsed and re-encoded
+    GET  /v1/things/<id>/row   → 200 one referral row read by primary key (only when
+                                 BASELINE_DATABASE_URL names a referral database)
 
     gunicorn --pythonpath bench 'baseline_app:create_app()'
+
+The third endpoint is the floor under `GET /v1/referrals/{id}`: the one database read
+that view cannot do without, done as cheaply as Python can (a psycopg connection per
+thread, the statement prepared by the server after its fifth use, no pool, no ORM, no
+auth, no decryption, no logging), so the bench can tell what the read itself costs on
+this machine from what the service adds around it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, abort, jsonify, request
+
+ROW = ("SELECT id, kind, state, provider_id, created_at FROM referrals "
+       "WHERE id = %s")
 
 
 def create_app() -> Flask:
@@ -30,4 +43,26 @@ def create_app() -> Flask:
     def healthz() -> Any:
         return jsonify({"status": "ok"})
 
+    database = os.environ.get("BASELINE_DATABASE_URL")
+    if database:
+        _add_row_endpoint(app, database)
     return app
+
+
+def _add_row_endpoint(app: Flask, database: str) -> None:
+    import psycopg
+
+    local = threading.local()
+
+    def cursor() -> Any:
+        if getattr(local, "cursor", None) is None:
+            local.cursor = psycopg.connect(database, autocommit=True).cursor()
+        return local.cursor
+
+    @app.get("/v1/things/<thing_id>/row")
+    def get_row(thing_id: str) -> Any:
+        row = cursor().execute(ROW, (thing_id,)).fetchone()
+        if row is None:
+            abort(404)
+        return jsonify({"id": row[0], "kind": row[1], "status": row[2],
+                        "provider_id": row[3], "created_at": row[4].isoformat()})

@@ -28,6 +28,11 @@ says which), keep-alive connections, 8 at a time:
   a database (authentication, request hooks, access log, metrics, the response schema);
   the floor under the other rows, no aim.
 - the plain POST once more with the event pipeline running (below); no aim.
+- the floor: `GET /v1/things/{id}/row` of the baseline app, the bare endpoint plus the
+  one PostgreSQL read HR's view needs (the referral row by primary key, through psycopg
+  on a connection per thread: no pool, no ORM, no auth, no decryption, no logging).
+  What that read alone costs on this machine; no aim. What `GET /v1/referrals/{id}`
+  loses beyond the floor and `GET /v1/me` together is the service's own code.
 
 The web tier is measured on its own: while the subject is under load, every service's
 `bridgeline worker` (relays, consumers, webhook deliverers) is paused with SIGSTOP, and
@@ -71,7 +76,8 @@ from results_file import write_results
 from stack import Baseline, Parties, Stack, children, gunicorn_settings
 
 AIMS = {"get": 0.5, "post": 0.25}
-LABELS = {"me": "GET /v1/me (no database)", "get": "GET /v1/referrals/{id}",
+LABELS = {"floor": "floor: bare Flask + one PostgreSQL read",
+          "me": "GET /v1/me (no database)", "get": "GET /v1/referrals/{id}",
           "post": "POST /v1/referrals", "post_idem": "POST + Idempotency-Key",
           "post_live": "POST /v1/referrals, event pipeline running"}
 
@@ -82,6 +88,7 @@ class Case:
     subject: list[Template]
     baseline: list[Template]
     pipeline_running: bool = False  # else the background workers are paused meanwhile
+    subject_on_baseline: bool = False  # the subject is an endpoint of the baseline app
     rps: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
     cpu: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
 
@@ -102,6 +109,8 @@ def build_cases(parties: Parties, referral_id: str) -> list[Case]:
     bare_post = Template("POST", "/v1/things", {**auth, **json_type}, body)
     bare_get = Template("GET", f"/v1/things/{referral_id}", auth)
     return [
+        Case("floor", [Template("GET", f"/v1/things/{referral_id}/row")], [bare_get],
+             subject_on_baseline=True),
         Case("me", [Template("GET", "/v1/me", auth)], [bare_get]),
         Case("get", [Template("GET", f"/v1/referrals/{referral_id}", auth)], [bare_get]),
         Case("post", [post], [bare_post]),
@@ -144,17 +153,21 @@ def run_rounds(stack: Stack, base: Baseline, cases: list[Case], rounds: int,
         assert base.process is not None
         return children(base.process.pid)
 
-    targets = {"subject": (stack.url("referral"), stack_workers),
-               "baseline": (base.url(), base_workers)}
+    def target(case: Case, side: str) -> tuple[str, Callable[[], list[int]]]:
+        if side == "baseline" or case.subject_on_baseline:
+            return base.url(), base_workers
+        return stack.url("referral"), stack_workers
+
     for case in cases if warm_up else []:  # not counted
         for side in ("baseline", "subject"):
-            load(targets[side][0], getattr(case, side), seconds=max(1.0, min(seconds / 2, 2.0)))
+            load(target(case, side)[0], getattr(case, side),
+                 seconds=max(1.0, min(seconds / 2, 2.0)))
         stack.wait_for_relays()
     for r in range(rounds):
         for case in cases:
             order = ("baseline", "subject") if r % 2 == 0 else ("subject", "baseline")
             for side in order:
-                url, workers = targets[side]
+                url, workers = target(case, side)
                 paused = (nullcontext() if side == "baseline" or case.pipeline_running
                           else stack.background_paused())
                 with paused:
@@ -282,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory() as tmp, \
             Stack(args.server, Path(tmp), args.web_workers) as stack, \
-            Baseline(Path(tmp), args.web_workers) as base:
+            Baseline(Path(tmp), args.web_workers,
+                     database_url=stack.database_url("referral")) as base:
         parties = stack.parties(specialist=False)
         created = requests.post(
             stack.url("referral", "/v1/referrals"), json=referral_body(parties.provider, "get"),

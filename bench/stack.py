@@ -202,9 +202,12 @@ class Stack:
                               "--role", "specialist")["token"] if specialist else ""
         return Parties(employer, provider, hr["token"], other)
 
+    def database_url(self, service: str) -> str:
+        return f"{self.server}/{self.prefix}_{service}"
+
     def engine(self, service: str) -> Any:
         if service not in self._engines:
-            self._engines[service] = make_engine(f"{self.server}/{self.prefix}_{service}")
+            self._engines[service] = make_engine(self.database_url(service))
         return self._engines[service]
 
     def untried_events(self, service: str) -> int:
@@ -232,7 +235,7 @@ class Stack:
         production it is on (docs/capacity.md). Without this, each POST round leaves
         thousands of dead outbox rows and stale statistics to the next measurement."""
         for name in ("directory", *SERVICE_NAMES):
-            engine = make_engine(f"{self.server}/{self.prefix}_{name}",
+            engine = make_engine(self.database_url(name),
                                  isolation_level="AUTOCOMMIT")
             try:
                 with engine.connect() as conn:
@@ -279,8 +282,12 @@ class Stack:
 class Baseline:
     """`bench/baseline_app.py` under the services' gunicorn settings, on its own port."""
 
-    def __init__(self, tmp: Path, web_workers: int = 1) -> None:
+    def __init__(self, tmp: Path, web_workers: int = 1,
+                 database_url: str | None = None) -> None:
         self.port = free_port()
+        self.env = {**os.environ}
+        if database_url:
+            self.env["BASELINE_DATABASE_URL"] = database_url
         self.log = tmp / "baseline.log"
         self.argv = [*gunicorn_argv(web_workers), "--bind", f"127.0.0.1:{self.port}",
                      "--pythonpath", str(BENCH), "baseline_app:create_app()"]
@@ -291,7 +298,7 @@ class Baseline:
 
     def __enter__(self) -> Baseline:
         with self.log.open("wb") as out:
-            self.process = subprocess.Popen(self.argv, cwd=ROOT, stdout=out,
+            self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=out,
                                             stderr=subprocess.STDOUT)
         try:
             wait_until_ready(self.url("/healthz"), self.process, self.log)

@@ -25,6 +25,7 @@ RUNS = {
     "scaleout_bench.py": (["--quick"], ["relays + consumers", "2 relays + 2 consumers vs 1 + 1",
                                         "duplicates: 0, skipped: 0"]),
     "http_bench.py": (["--quick"], ["baseline req/s", "GET /v1/referrals/{id}",
+                                    "floor: bare Flask + one PostgreSQL read",
                                     "POST /v1/referrals", "event pipeline running",
                                     "http throughput:"]),
     "memory_bench.py": (["--quick"], ["after start MB", "gunicorn worker",
