@@ -7,6 +7,7 @@ Set PG_ADMIN_URL / AMQP_URL to point elsewhere.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,15 @@ from shared.db import make_engine
 PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RUN_ID = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(autouse=True)
+def _log_lines_written_within_their_test() -> Iterator[None]:
+    """Log lines are written in batches (shared.logs): write a test's own before its
+    output capture ends, so they show with that test, not at the end of the run."""
+    yield
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,21 @@ def _int_at_least(env: Mapping[str, str], name: str, default: int, minimum: int)
     return number
 
 
+def _seconds_at_most(env: Mapping[str, str], name: str, default: float,
+                     maximum: float) -> float:
+    """Seconds from 0 to `maximum`; anything else is refused."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= maximum:
+        raise ValueError(f"{name} must be seconds from 0 to {maximum:g}, not {value!r}")
+    return seconds
+
+
 def _seconds_list(env: Mapping[str, str], name: str) -> tuple[float, ...]:
     """Comma-separated non-negative seconds ("0,1,1,1"); empty when unset."""
     value = env.get(name, "").strip()
@@ -90,6 +105,9 @@ class Settings:
     max_content_length: int = 1024 * 1024
     auth_cache_seconds: float = 10.0
     log_level: str = "INFO"
+    # Log lines below WARNING wait at most this long to be written, in one write per
+    # batch (shared.logs.BatchingStreamHandler); 0 writes each line as it comes.
+    log_flush_seconds: float = 0.25
     metrics_token: str | None = None
     # Outbound webhooks: the wait before each attempt, in seconds (`WEBHOOK_RETRY_SCHEDULE`,
     # e.g. "0,1,1,1" in tests); empty means the Standard Webhooks schedule (RETRY_SCHEDULE).
@@ -129,6 +147,7 @@ class Settings:
             max_content_length=int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
             auth_cache_seconds=min(float(env.get("AUTH_CACHE_SECONDS", 10)), 30.0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            log_flush_seconds=_seconds_at_most(env, "LOG_FLUSH_SECONDS", 0.25, 5.0),
             metrics_token=env.get("METRICS_TOKEN") or None,
             webhook_retry_schedule=_seconds_list(env, "WEBHOOK_RETRY_SCHEDULE"),
             link_guess_budget=_int_at_least(env, "LINK_GUESS_BUDGET", 20, 1),

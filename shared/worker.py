@@ -134,7 +134,8 @@ def worker(service: str, only: tuple[str, ...]) -> None:
     """Run a service's relay, consumer and webhook deliverer until interrupted."""
     bootstrap = importlib.import_module(f"{service}.bootstrap")
     runtime = bootstrap.bootstrap()
-    configure_logging(f"{service}-worker", runtime.settings.log_level)
+    configure_logging(f"{service}-worker", runtime.settings.log_level,
+                      runtime.settings.log_flush_seconds)
     tasks = [t for t in bootstrap.worker_tasks(runtime) if not only or t.name in only]
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

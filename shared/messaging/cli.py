@@ -32,7 +32,7 @@ service_option = click.option("--service", required=True, type=click.Choice(SERV
 def relay(service: str, batch_size: int) -> None:
     """Publish the service's outbox to RabbitMQ until SIGINT or SIGTERM."""
     settings = Settings.from_env(service)
-    configure_logging(f"{service}-relay", settings.log_level)
+    configure_logging(f"{service}-relay", settings.log_level, settings.log_flush_seconds)
     engine = make_engine(settings.database_url)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,7 +20,8 @@ DESCRIPTION = (
 
 def create_app(runtime: ServiceRuntime | None = None) -> Flask:
     runtime = runtime or bootstrap()
-    configure_logging(runtime.settings.service, runtime.settings.log_level)
+    configure_logging(runtime.settings.service, runtime.settings.log_level,
+                      runtime.settings.log_flush_seconds)
     app = create_service_app(runtime, title="Bridgeline accommodation API",
                              description=DESCRIPTION,
                              blueprints=[accommodations.blp, schedule.blp])

@@ -35,3 +35,14 @@ def test_settings_defaults_and_overrides(tmp_path):
     assert s.public_base_url == "https://r.example"
     assert not s.is_dev
     assert isinstance(s.var_dir, Path)
+
+
+def test_log_flush_seconds_defaults_and_refuses_nonsense():
+    import pytest
+
+    assert Settings.from_env("referral", {}).log_flush_seconds == 0.25
+    assert Settings.from_env("referral", {"LOG_FLUSH_SECONDS": "0"}).log_flush_seconds == 0
+    assert Settings.from_env("referral", {"LOG_FLUSH_SECONDS": "1.5"}).log_flush_seconds == 1.5
+    for bad in ("-1", "6", "soon"):
+        with pytest.raises(ValueError, match="LOG_FLUSH_SECONDS"):
+            Settings.from_env("referral", {"LOG_FLUSH_SECONDS": bad})
