@@ -129,6 +129,16 @@ def test_autocommit_statements_are_committed_at_once(pg_engine):
         assert ONE.first(conn, {"thing_id": "t1"}) is not None
 
 
+def test_an_autocommit_statement_opens_no_transaction_and_a_failure_leaves_none(pg_engine):
+    with single_statements(pg_engine).connect() as conn:
+        ADD.execute(conn, thing())
+        assert not conn.in_transaction()
+        with pytest.raises(IntegrityError):
+            ADD.execute(conn, thing())
+        assert not conn.in_transaction()
+        assert ONE.first(conn, {"thing_id": "t1"}) is not None  # usable, nothing to roll back
+
+
 def test_driver_errors_are_sqlalchemys(engine):
     with engine.begin() as conn:
         ADD.execute(conn, thing())
@@ -138,8 +148,9 @@ def test_driver_errors_are_sqlalchemys(engine):
         ADD.execute(conn, thing(id="t2"))
 
 
-def test_a_dead_connection_is_invalidated_and_replaced(pg_engine):
-    engine = pg_engine
+@pytest.mark.parametrize("autocommit", [False, True], ids=["transaction", "autocommit"])
+def test_a_dead_connection_is_invalidated_and_replaced(pg_engine, autocommit):
+    engine = single_statements(pg_engine) if autocommit else pg_engine
     with engine.connect() as conn:
         first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
     admin = make_engine(engine.url.render_as_string(hide_password=False))
