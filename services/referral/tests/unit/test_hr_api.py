@@ -187,3 +187,27 @@ def test_the_same_employee_keeps_one_data_key_subject(world):
     b, _ = world.create_direct(external_id=" E-5 ")
     c, _ = world.create_direct(external_id="E-6")
     assert a.employee_subject == b.employee_subject != c.employee_subject
+
+
+def test_every_hr_body_is_exactly_what_its_schema_writes(world):
+    """The views build ReferralOut's wire form themselves (`shared.web.wire`): hold each
+    state's body to the schema, which stays the contract."""
+    from referral.entrypoints.api.schemas import ReferralOut, ReferralPage
+    from shared.web.wire import dumped_unchanged
+
+    created = world.create(external_id="E-9", purpose="Back to work")  # with its link URL
+    bodies = [created, world.hr_get(created["id"]).json]
+    plain, _ = world.create_direct(external_id="E-10")  # no purpose
+    granted, token = world.create_direct(external_id="E-11")
+    _, manage = world.accept(token, scopes=["attendance_summary"])
+    bodies += [world.hr_get(plain.id).json, world.hr_get(granted.id).json]
+    world.services.revoke(RevokeConsent(manage))
+    bodies.append(world.hr_get(granted.id).json)
+    assert {b["consent"]["status"] for b in bodies} == {"none", "granted", "revoked"}
+    assert any(b["purpose"] is None for b in bodies) and "url" in bodies[0]["link"]
+    assert all(b["consent"]["expires_at"] for b in bodies if b["consent"]["status"] != "none")
+    for body in bodies:
+        assert dumped_unchanged(ReferralOut(), body), body
+    page = world.client.get("/v1/referrals?limit=2", headers=world.hr).json
+    assert len(page["data"]) == 2 and page["next_cursor"]
+    assert dumped_unchanged(ReferralPage(), page)
