@@ -113,11 +113,12 @@ class KeyStore:
         # One statement, atomic on its own: no BEGIN/COMMIT round trips on PostgreSQL.
         # RETURNING, not rowcount: psycopg through SQLAlchemy reports -1 for INSERTs,
         # which made every new key be read back and unwrapped again.
-        with self._single_statements.begin() as conn:
+        with self._single_statements.connect() as conn:  # autocommit where it can
             inserted = self._insert_if_absent_statement.first(conn, {
                 "subject": subject, "kid": kid.hex(), "kek_version": wrapped.kek_version,
                 "wrapped_key": wrapped.blob, "created_at": self.clock(),
             }) is not None
+            conn.commit()  # SQLite has transactions; in autocommit there is nothing to commit
         return DataKey(kid, key) if inserted else None
 
     def erase(self, subject: str) -> None:
