@@ -24,8 +24,8 @@ RUN_ID = uuid.uuid4().hex[:10]
 
 @pytest.fixture(autouse=True)
 def _log_lines_written_within_their_test() -> Iterator[None]:
-    """Log lines are written in batches (shared.logs): write a test's own before its
-    output capture ends, so they show with that test, not at the end of the run."""
+    """Log lines are written in batches (shared.logs): write a test's own at its
+    teardown, while its output is still captured, not at the end of the run."""
     yield
     for handler in logging.getLogger().handlers:
         handler.flush()

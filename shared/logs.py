@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import sys
 import threading
 import traceback
@@ -27,6 +28,8 @@ from typing import Any, TextIO
 _configured = False
 # A batch is written once it holds this much, whatever its age.
 MAX_BATCH_BYTES = 64 * 1024
+# What one write to a pipe keeps whole when several processes write to it (POSIX).
+PIPE_BUF = getattr(select, "PIPE_BUF", 4096)
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,8 +65,15 @@ class BatchingStreamHandler(logging.StreamHandler):
       old, when a background thread writes it; `flush()`, `close()` and
       `logging.shutdown()` at exit write what is left. A process killed with SIGKILL
       loses at most `interval` seconds of lines below `flush_level`.
-    - Fork-safe: the batch is written before the process forks, so no child inherits
-      (and writes again) the parent's lines; a child starts its own writer thread.
+    - Fork-safe: the batch is written before the process forks, and a child forgets
+      whatever it inherited, so no line is written twice; a child starts its own
+      writer thread.
+    - Each write holds whole lines and at most PIPE_BUF bytes (a line longer than that
+      goes alone), so processes sharing one pipe never splice each other's lines.
+    - After `close()`, or when no writer thread can be started, lines are written as
+      they come.
+    - A write that fails is reported as StreamHandler reports it, and its lines are
+      dropped; logging never raises into the caller.
     - `interval` 0: every line is written as it comes, as a StreamHandler does.
     """
 
@@ -98,30 +108,61 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     def close(self) -> None:
         self._stopped.set()
-        self.flush()
+        with self.lock:  # type: ignore[union-attr]
+            self.interval = 0  # a line logged later (at exit) is written at once
+            self._write_batch()
         super().close()
 
     def _write_batch(self) -> None:
-        if not self._batch:
+        # Take the batch first: a signal handler on this thread may log meanwhile (the
+        # lock is reentrant), and its line must land in the next batch, not be lost.
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if not batch:
             return
-        text = "".join(self._batch)
-        self._batch.clear()
-        self._batch_bytes = 0
         try:
-            self.stream.write(text)
-            self.stream.flush()
+            for chunk in _chunks(batch):
+                self.stream.write(chunk)
+                self.stream.flush()
         except Exception:  # as StreamHandler: report, never raise
             self.handleError(logging.makeLogRecord({"msg": "log write failed"}))
 
     def _start_writer(self) -> None:
         self._writer_pid = os.getpid()
-        threading.Thread(target=self._write_periodically, name="log-writer",
-                         daemon=True).start()
+        try:
+            threading.Thread(target=self._write_periodically, name="log-writer",
+                             daemon=True).start()
+        except RuntimeError:  # no new threads (e.g. at interpreter shutdown)
+            self.interval = 0
+            self._write_batch()
 
     def _write_periodically(self) -> None:
         pid = os.getpid()
-        while not self._stopped.wait(self.interval) and self._writer_pid == pid:
+        stopped = self._stopped
+        while not stopped.wait(self.interval) and self._writer_pid == pid:
             self.flush()
+
+    def _forget_after_fork(self) -> None:
+        """In a new child: the parent writes its own lines; the child's writer thread
+        is not running (the next line starts one)."""
+        self._batch, self._batch_bytes, self._writer_pid = [], 0, None
+        self._stopped = threading.Event()
+
+
+def _chunks(lines: list[str]) -> list[str]:
+    """The lines joined into writes of at most PIPE_BUF bytes, whole lines only."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line.encode("utf-8", "replace")) if not line.isascii() else len(line)
+        if current and size + length > PIPE_BUF:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += length
+    if current:
+        chunks.append("".join(current))
+    return chunks
 
 
 _batching: weakref.WeakSet[BatchingStreamHandler] = weakref.WeakSet()
@@ -132,7 +173,13 @@ def _write_batches_before_fork() -> None:
         handler.flush()
 
 
-os.register_at_fork(before=_write_batches_before_fork)
+def _forget_batches_in_child() -> None:
+    for handler in list(_batching):
+        handler._forget_after_fork()
+
+
+os.register_at_fork(before=_write_batches_before_fork,
+                    after_in_child=_forget_batches_in_child)
 
 
 def configure_logging(service: str, level: str = "INFO",

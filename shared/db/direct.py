@@ -4,8 +4,10 @@
 (the execution context, result metadata built from `cursor.description`, ...). On the
 HR read that was a third of the request's CPU. A `DirectStatement` is a Core statement
 compiled once per dialect and run on the cursor of the caller's own SQLAlchemy
-connection, so it takes part in that connection's transaction (or autocommit) as any
-statement would. It keeps what the shortcut must not lose:
+connection, so it takes part in that connection's transaction as any statement would.
+(In autocommit it opens no SQLAlchemy transaction, where `Connection.execute` would
+open an empty one: `conn.in_transaction()` stays False; nothing else differs.) It keeps
+what the shortcut must not lose:
 - every bind and result value goes through its type's own processors (the public
   `bind_processor` / `result_processor`, so `UtcDateTime` still refuses naive values
   and reads back aware UTC);

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.logs import MAX_BATCH_BYTES, BatchingStreamHandler, JsonFormatter
+from shared.logs import MAX_BATCH_BYTES, PIPE_BUF, BatchingStreamHandler, JsonFormatter
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -25,9 +25,11 @@ class CountingStream(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.writes = 0
+        self.chunks: list[str] = []
 
     def write(self, text: str) -> int:
         self.writes += 1
+        self.chunks.append(text)
         return super().write(text)
 
 
@@ -64,13 +66,27 @@ def test_a_warning_is_written_at_once_after_the_lines_before_it(logger):
     assert stream.getvalue().splitlines()[-1] == "ERROR worse"
 
 
-def test_a_full_batch_is_written_without_waiting(logger):
+def test_a_full_batch_is_written_without_waiting_in_whole_lines_of_a_pipes_atomic_size(logger):
     log, _, stream = logger
     line = "x" * 1000
     for _ in range(MAX_BATCH_BYTES // 1000 + 1):
         log.info(line)
-    assert stream.writes == 1
     assert len(stream.getvalue()) >= MAX_BATCH_BYTES
+    # Several processes may share one pipe: no write may splice a line or pass PIPE_BUF.
+    assert 1 < stream.writes < MAX_BATCH_BYTES // 1000
+    for chunk in stream.chunks:
+        assert len(chunk.encode()) <= PIPE_BUF and chunk.endswith("\n")
+        assert set(chunk.splitlines()) == {"INFO " + line}
+
+
+def test_a_line_longer_than_pipe_buf_goes_alone(logger):
+    log, handler, stream = logger
+    log.info("short")
+    log.info("y" * (PIPE_BUF + 10))
+    log.info("short again")
+    handler.flush()
+    assert stream.chunks == ["INFO short\n", "INFO " + "y" * (PIPE_BUF + 10) + "\n",
+                             "INFO short again\n"]
 
 
 def test_the_writer_thread_writes_a_waiting_line_within_the_interval():
@@ -97,11 +113,38 @@ def test_interval_zero_writes_each_line_as_it_comes():
     handler.close()
 
 
-def test_close_writes_what_is_left(logger):
+def test_close_writes_what_is_left_and_later_lines_at_once(logger):
     log, handler, stream = logger
     log.info("last words")
     handler.close()
     assert stream.getvalue() == "INFO last words\n"
+    log.info("said at exit")  # e.g. by an atexit hook after logging.shutdown()
+    assert stream.getvalue().splitlines()[-1] == "INFO said at exit"
+
+
+def test_a_stream_that_fails_never_raises_into_the_caller(logger, monkeypatch):
+    log, handler, stream = logger
+    reported = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+
+    def broken(_text):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(stream, "write", broken)
+    log.info("lost")
+    log.warning("also lost")  # the write happens here, and fails
+    assert len(reported) == 1
+    monkeypatch.undo()
+    log.warning("back")
+    assert stream.getvalue() == "WARNING back\n"
+
+
+def test_a_forked_child_forgets_the_lines_it_inherited(logger):
+    log, handler, stream = logger
+    log.info("the parent's")
+    handler._forget_after_fork()  # what runs in a child right after fork
+    log.warning("the child's")
+    assert stream.getvalue() == "WARNING the child's\n"
 
 
 SCRIPT = """
@@ -121,12 +164,13 @@ log.info("parent after fork")
 """
 
 
-@pytest.mark.parametrize("ending", ["", "sys.exit(3)"])
-def test_a_process_writes_every_line_once_at_exit_and_a_fork_duplicates_none(ending):
+@pytest.mark.parametrize(("ending", "code"), [("", 0), ("raise SystemExit(3)", 3)])
+def test_a_process_writes_every_line_once_at_exit_and_a_fork_duplicates_none(ending, code):
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT.format(interval=30.0, ending=ending)], cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
         timeout=60)
+    assert done.returncode == code, done.stderr[-2000:]
     messages = [json.loads(line)["msg"] for line in done.stderr.splitlines()]
     assert sorted(messages) == ["child", "parent after fork", "parent before fork"]
     assert messages[0] == "parent before fork"  # written before the fork, by the parent
