@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -40,13 +40,17 @@ def platform_tasks(runtime: Any, handlers: dict[str, Callable[..., None]]) -> li
     """The loops every service runs; the consumer only when it handles events."""
     from shared.directory.endpoints import WebhookEndpoints
     from shared.messaging import ConsumerRunner, OutboxRelay
+    from shared.web.idempotency import PRUNE_INTERVAL_SECONDS, IdempotencyStore
     from shared.webhooks import WebhookDeliverer
 
     s = runtime.settings
+    idempotency = IdempotencyStore(runtime.engine, runtime.cipher)
     endpoints = WebhookEndpoints(runtime.directory.engine, runtime.cipher,
                                  allow_insecure_urls=s.is_dev)
     tasks = [
         BackgroundTask("relay", OutboxRelay(runtime.engine, s.amqp_url, s.exchange).run_forever),
+        periodic("idempotency", lambda: idempotency.prune(datetime.now(UTC)),
+                 PRUNE_INTERVAL_SECONDS),
         BackgroundTask("webhooks",
                        WebhookDeliverer(runtime.engine, endpoints, runtime.cipher,
                                         allow_insecure_urls=s.is_dev,

@@ -8,7 +8,9 @@ running under the key → 409. Keys are kept 24 hours, scoped to the client, and
 Stored responses can hold link URLs and other secrets, so they are encrypted (system
 subject, AAD bound to the client and the key's hash); the key itself is stored hashed.
 A reservation whose request died mid-way is taken over after `LEASE`, trading a rare
-duplicate after a crash for never wedging a key for a day.
+duplicate after a crash for never wedging a key for a day. Every service's `bridgeline
+worker` deletes the keys whose 24 hours are over, with their stored responses, every
+`PRUNE_INTERVAL_SECONDS` (`shared.worker.platform_tasks`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -45,6 +48,9 @@ from shared.web.problems import Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 RETENTION = timedelta(hours=24)
+# Expired keys deleted per statement, and how often the worker looks for them.
+PRUNE_BATCH = 1000
+PRUNE_INTERVAL_SECONDS = 600.0
 LEASE = timedelta(seconds=60)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -129,10 +135,16 @@ class IdempotencyStore:
             conn.execute(delete(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash,
                                          t.c.status_code.is_(None)))
 
-    def prune(self, now: datetime) -> int:
+    def prune(self, now: datetime, limit: int = PRUNE_BATCH) -> int:
+        """Delete up to `limit` keys whose 24 hours are over, with their stored responses
+        (which can hold a referral's link); how many. Batched, so no sweep holds locks
+        long: `bridgeline worker` calls it until it returns 0 (`shared.worker.platform_tasks`)."""
+        t = idempotency_keys
+        expired = (select(t.c.client_id, t.c.key_hash).where(t.c.expires_at <= now)
+                   .limit(limit))
         with self.engine.begin() as conn:
-            return conn.execute(delete(idempotency_keys)
-                                .where(idempotency_keys.c.expires_at <= now)).rowcount
+            return conn.execute(delete(t).where(
+                tuple_(t.c.client_id, t.c.key_hash).in_(expired))).rowcount
 
     def _seal(self, client_id: str, key_hash: str, body: str) -> str:
         aad = Aad(client_id, "idempotency_keys", key_hash, "response")
@@ -215,3 +227,4 @@ def _replayed(status: int, body: str) -> Response:
     response = Response(body, status=status, mimetype="application/json")
     response.headers["Idempotent-Replayed"] = "true"
     return response
+

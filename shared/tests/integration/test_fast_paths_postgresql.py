@@ -115,6 +115,10 @@ def test_idempotency_reservations(pg_database_url, tmp_path):
         assert store.reserve("cli_a", "h1", "r2", day) == ("new", None)  # expired: free
         store.release("cli_a", "h1")
         assert store.reserve("cli_a", "h1", "r3", day) == ("new", None)  # released: free
+        # Expired keys go in batches; the one reserved a day later stays.
+        assert store.prune(day + timedelta(hours=1), limit=5) == 1  # cli_b's
+        assert store.prune(day + timedelta(hours=2), limit=5) == 0  # cli_a's is fresh
+        assert store.prune(day + timedelta(hours=25), limit=5) == 1
     finally:
         kit.dispose()
 

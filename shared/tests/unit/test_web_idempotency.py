@@ -119,3 +119,38 @@ def test_reservation_lifecycle(platform):
     # kept 24 hours, then the key is free again
     assert store.reserve("cli_a", "h1", "r2", now + timedelta(hours=24, seconds=1)) == ("new", None)
     assert store.prune(now + timedelta(days=3)) == 1
+
+
+def test_expired_keys_and_their_responses_are_pruned_in_batches_by_the_worker(platform):
+    import threading
+    import time
+
+    from shared.worker import platform_tasks
+
+    runtime = platform.runtime("referral")
+    store = IdempotencyStore(runtime.engine, runtime.cipher)
+    long_ago = datetime.now(UTC) - timedelta(days=2)
+    for n in range(5):
+        assert store.reserve("cli_a", f"old{n}", "r", long_ago) == ("new", None)
+        store.complete("cli_a", f"old{n}", 201, '{"link": {"url": "secret"}}')
+    assert store.reserve("cli_a", "fresh", "r", datetime.now(UTC)) == ("new", None)
+
+    def keys():
+        with runtime.engine.connect() as conn:
+            return sorted(conn.execute(select(idempotency_keys.c.key_hash)).scalars())
+
+    assert store.prune(datetime.now(UTC), limit=2) == 2
+    assert len(keys()) == 4
+    (task,) = [t for t in platform_tasks(runtime, {}) if t.name == "idempotency"]
+    stop = threading.Event()
+    thread = threading.Thread(target=task.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while keys() != ["fresh"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert keys() == ["fresh"]
+    assert store.prune(datetime.now(UTC)) == 0
