@@ -84,7 +84,7 @@ class BatchingStreamHandler(logging.StreamHandler):
         self.flush_level = flush_level
         self._batch: list[str] = []
         self._batch_bytes = 0
-        self._writer_pid: int | None = None
+        self._writer_started = False  # in this process (reset in a forked child)
         self._stopped = threading.Event()
         _batching.add(self)
 
@@ -99,7 +99,7 @@ class BatchingStreamHandler(logging.StreamHandler):
         if (self.interval <= 0 or record.levelno >= self.flush_level
                 or self._batch_bytes >= MAX_BATCH_BYTES):
             self._write_batch()
-        elif self._writer_pid != os.getpid():
+        elif not self._writer_started:
             self._start_writer()
 
     def flush(self) -> None:
@@ -127,7 +127,7 @@ class BatchingStreamHandler(logging.StreamHandler):
             self.handleError(logging.makeLogRecord({"msg": "log write failed"}))
 
     def _start_writer(self) -> None:
-        self._writer_pid = os.getpid()
+        self._writer_started = True
         try:
             threading.Thread(target=self._write_periodically, name="log-writer",
                              daemon=True).start()
@@ -136,15 +136,14 @@ class BatchingStreamHandler(logging.StreamHandler):
             self._write_batch()
 
     def _write_periodically(self) -> None:
-        pid = os.getpid()
-        stopped = self._stopped
-        while not stopped.wait(self.interval) and self._writer_pid == pid:
+        stopped = self._stopped  # a forked child gets a new event: this loop is the parent's
+        while not stopped.wait(self.interval):
             self.flush()
 
     def _forget_after_fork(self) -> None:
         """In a new child: the parent writes its own lines; the child's writer thread
         is not running (the next line starts one)."""
-        self._batch, self._batch_bytes, self._writer_pid = [], 0, None
+        self._batch, self._batch_bytes, self._writer_started = [], 0, False
         self._stopped = threading.Event()
 
 

@@ -101,3 +101,22 @@ def test_api_responses_are_not_cached_or_sniffed(platform):
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_generated_request_ids_are_distinct_even_across_forked_workers():
+    import os
+
+    from shared.web.app_factory import REQUEST_ID, _new_request_id
+
+    ids = {_new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(REQUEST_ID.match(i) and len(i) == 32 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a gunicorn worker is a fork of its master
+        os.write(write, _new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    childs = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert len(childs) == 32 and childs != _new_request_id()
