@@ -42,6 +42,7 @@ from tests.support.tcp_proxy import TcpProxy
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
 BACKLOG = 120  # referrals, so events: two relay batches, eight consumer prefetch windows
+QUIET_SECONDS = 2.0  # no inbox row for this long: the frozen consumer has stopped applying
 
 
 def create_referrals(faults, story, count: int) -> list[str]:
@@ -108,8 +109,10 @@ def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(faults, employer)
         proxy.freeze()
 
         def stopped_applying() -> int | None:
+            # Quiet for long enough that the window it holds would have been applied:
+            # on a slow, shared machine a batch of 16 can take well over 0.3 s.
             before = applied()
-            time.sleep(0.3)
+            time.sleep(QUIET_SECONDS)
             return before if applied() == before else None
 
         wait_for(stopped_applying, timeout=30, interval=0)
