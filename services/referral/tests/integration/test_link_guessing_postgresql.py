@@ -68,7 +68,8 @@ def test_failures_through_two_instances_are_all_counted_and_lock_out_in_both(ins
         assert conn.execute(select(link_guesses.c.failures)).scalar_one() == BUDGET
     for app in apps:
         refused = app.test_client().get(f"/r/{secrets.token_urlsafe(32)}", environ_base=ALICE)
-        assert (refused.status_code, refused.headers["Retry-After"]) == (429, "900")
+        assert refused.status_code == 429
+        assert 895 <= int(refused.headers["Retry-After"]) <= 900  # the window, less any second gone by
 
 
 def test_a_link_accepted_twice_at_once_is_answered_once(instances):
