@@ -7,9 +7,10 @@ connections from these values in their own `bootstrap()`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 SERVICE_PORTS = {"referral": 8081, "accommodation": 8082, "attestation": 8083}
@@ -47,34 +48,28 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int_at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    """An integer setting; a value below `minimum` is refused rather than quietly raised
-    (a budget of 0 must not read as "no limit")."""
+N = TypeVar("N", int, float)
+
+
+def _bounded(env: Mapping[str, str], name: str, default: N, parse: Callable[[str], N],
+             minimum: N, maximum: N | None = None) -> N:
+    """A number setting (`parse` is int or float) from `minimum` up to `maximum`, if any.
+    Anything else is refused rather than quietly moved into range: a budget of 0 must not
+    read as "no limit"."""
     value = env.get(name, "").strip()
     if not value:
         return default
     try:
-        number = int(value)
+        number: N | None = parse(value)
     except ValueError:
-        number = minimum - 1
-    if number < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, not {value!r}")
+        number = None
+    # Written so that NaN, which compares false with everything, is refused too.
+    if number is None or not (minimum <= number and (maximum is None or number <= maximum)):
+        what = "an integer" if parse is int else "seconds"
+        bounds = (f"of at least {minimum}" if maximum is None
+                  else f"from {minimum:g} to {maximum:g}")
+        raise ValueError(f"{name} must be {what} {bounds}, not {value!r}")
     return number
-
-
-def _seconds_at_most(env: Mapping[str, str], name: str, default: float,
-                     maximum: float) -> float:
-    """Seconds from 0 to `maximum`; anything else is refused."""
-    value = env.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= maximum:
-        raise ValueError(f"{name} must be seconds from 0 to {maximum:g}, not {value!r}")
-    return seconds
 
 
 def _seconds_list(env: Mapping[str, str], name: str) -> tuple[float, ...]:
@@ -147,11 +142,11 @@ class Settings:
             max_content_length=int(env.get("MAX_CONTENT_LENGTH", 1024 * 1024)),
             auth_cache_seconds=min(float(env.get("AUTH_CACHE_SECONDS", 10)), 30.0),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            log_flush_seconds=_seconds_at_most(env, "LOG_FLUSH_SECONDS", 0.25, 5.0),
+            log_flush_seconds=_bounded(env, "LOG_FLUSH_SECONDS", 0.25, float, 0.0, 5.0),
             metrics_token=env.get("METRICS_TOKEN") or None,
             webhook_retry_schedule=_seconds_list(env, "WEBHOOK_RETRY_SCHEDULE"),
-            link_guess_budget=_int_at_least(env, "LINK_GUESS_BUDGET", 20, 1),
-            link_guess_window_seconds=_int_at_least(env, "LINK_GUESS_WINDOW_SECONDS", 900, 1),
-            trusted_proxy_hops=_int_at_least(env, "TRUSTED_PROXY_HOPS", 0, 0),
+            link_guess_budget=_bounded(env, "LINK_GUESS_BUDGET", 20, int, 1),
+            link_guess_window_seconds=_bounded(env, "LINK_GUESS_WINDOW_SECONDS", 900, int, 1),
+            trusted_proxy_hops=_bounded(env, "TRUSTED_PROXY_HOPS", 0, int, 0),
             service_env={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )
