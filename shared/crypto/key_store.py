@@ -20,8 +20,8 @@ from shared.crypto.errors import SubjectErasedError
 from shared.crypto.keyring import KekProvider, WrappedKey
 from shared.crypto.tables import subject_keys as sk
 from shared.crypto.token_format import KID_BYTES
-from shared.db import single_statements
 from shared.db.direct import DirectStatement, bound_values
+from shared.db.kept import kept_connections
 
 log = logging.getLogger(__name__)
 _NEW_KEY_COLUMNS = ("subject", "kid", "kek_version", "wrapped_key", "created_at")
@@ -73,7 +73,7 @@ class KeyStore:
         self.engine = engine
         self.kek = kek
         self.clock = clock
-        self._single_statements = single_statements(engine)
+        self._single_statements = kept_connections(engine)
         # Run on the driver directly (`shared.db.direct`): one statement per new employee.
         self._insert_if_absent_statement = DirectStatement(
             self._insert().values(bound_values(sk, _NEW_KEY_COLUMNS))

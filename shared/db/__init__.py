@@ -14,9 +14,10 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -33,6 +34,8 @@ NAMING_CONVENTION = {
 }
 
 mechanism_metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+T = TypeVar("T")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -134,11 +137,7 @@ def single_statements(engine: Engine) -> Engine:
     lazily, so the extra pool holds only as many as single statements run at once."""
     if engine.dialect.name != "postgresql":
         return engine
-    with _AUTOCOMMIT_LOCK:
-        sibling = _autocommit_siblings.get(engine)
-        if sibling is None:
-            sibling = _autocommit_siblings[engine] = _autocommit_sibling(engine)
-    return sibling
+    return _autocommit_siblings(engine)
 
 
 def _autocommit_sibling(engine: Engine) -> Engine:
@@ -158,8 +157,24 @@ def _autocommit_sibling(engine: Engine) -> Engine:
     return sibling
 
 
-_autocommit_siblings: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-_AUTOCOMMIT_LOCK = threading.Lock()
+class PerEngine(Generic[T]):
+    """One value per engine, made on first use (once, whatever the threads) and
+    forgotten with the engine. The value must not hold its engine strongly."""
+
+    def __init__(self, make: Callable[[Engine], T]) -> None:
+        self._make = make
+        self._values: weakref.WeakKeyDictionary[Engine, T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __call__(self, engine: Engine) -> T:
+        with self._lock:
+            value = self._values.get(engine)
+            if value is None:
+                value = self._values[engine] = self._make(engine)
+        return value
+
+
+_autocommit_siblings = PerEngine(_autocommit_sibling)
 
 
 def _sqlite_begin_immediate(conn: Any) -> None:

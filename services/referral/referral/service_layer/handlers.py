@@ -21,7 +21,7 @@ from referral.domain.model import Kind, Origin, Referral, State
 from referral.domain.projections import HrRecord
 from referral.service_layer import messages
 from shared.crypto import BlindIndex, FieldCipher, casefold_strip, strip
-from shared.db import single_statements
+from shared.db.kept import kept_connections
 from shared.ids import new_id
 from shared.messaging import Outbox
 from shared.webhooks import enqueue_delivery, record_received
@@ -65,12 +65,15 @@ class ReferralServices:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.cipher)
-        # Reads of one statement need no transaction: no BEGIN/ROLLBACK round trips.
-        self.reads = single_statements(self.engine)
+        # Reads of one statement need no transaction (no BEGIN/ROLLBACK round trips).
+        # Reads and transactions run on connections kept between requests
+        # (`shared.db.kept`).
+        self.reads = kept_connections(self.engine)
+        self.writes = kept_connections(self.engine, single_statements=False)
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Connection, ReferralRepository]]:
-        with self.engine.begin() as conn:
+        with self.writes.connect() as conn, conn.begin():
             yield conn, ReferralRepository(conn, self.cipher)
 
     def external_id_bidx(self, employer_id: str, external_id: str) -> str:

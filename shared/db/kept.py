@@ -1,0 +1,192 @@
+"""Connections kept open between uses, for the request paths.
+
+Checking a connection out of SQLAlchemy's pool and back in, with the `Connection`
+wrapped around it, cost about a seventh of the CPU of HR's referral read under load
+(measured with `bench/http_bench.py`). A `KeptConnections` hands out an engine's
+connections and keeps them, `Connection` and all, in a short free list between uses:
+
+    reads = kept_connections(engine)                        # autocommit, one statement
+    with reads.connect() as conn:          # the most recently returned one, or a new one
+        row = HR_ONE.first(conn, {...})
+
+    writes = kept_connections(engine, single_statements=False)
+    with writes.connect() as conn, conn.begin():           # as `engine.begin()`
+        ...
+
+What the pool gave, this keeps:
+- a connection kept longer than `PING_AFTER_IDLE_SECONDS` is pinged before it is handed
+  out again, and replaced if it does not answer (`shared.db._ping_when_idle`);
+- a disconnect seen on any of the engine's connections retires every kept connection
+  from before it, as it invalidates the pool's, so none is handed out unpinged;
+- a block that raises returns its connection to the pool (which resets it) instead of
+  keeping it; an SQLAlchemy transaction left open is rolled back before it is kept (in
+  autocommit that is bookkeeping only, no round trip);
+- at most the pool's size are kept; the pool still bounds how many exist at once;
+- `engine.dispose()` closes the kept ones; a forked child never uses or closes its
+  parent's (they share the sockets).
+
+Only on PostgreSQL. Elsewhere `kept_connections` is the engine itself: SQLite's
+connections begin their transactions at once (`BEGIN IMMEDIATE`), and every block must
+end its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.pool import QueuePool
+
+from shared.db import PING_AFTER_IDLE_SECONDS, PerEngine
+from shared.db import single_statements as autocommit_sibling
+
+
+class Connects(Protocol):
+    """What `kept_connections` returns: a `KeptConnections`, or an engine."""
+
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+
+def kept_connections(engine: Engine, *, single_statements: bool = True) -> Connects:
+    """The one `KeptConnections` of `engine` (made on first use, shared by every
+    caller): by default of its autocommit sibling (`shared.db.single_statements`), for
+    blocks of one statement each; with `single_statements=False` of `engine` itself, for
+    blocks that begin and end a transaction. On SQLite, the engine itself."""
+    source = autocommit_sibling(engine) if single_statements else engine
+    if source.dialect.name != "postgresql":
+        return source
+    return _by_engine(source)
+
+
+class KeptConnections:
+    def __init__(self, engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS,
+                 keep_at_most: int | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        # Weakly: `kept_connections` keys its instances by engine, and the engine's event
+        # listeners hold this instance.
+        self._engine = weakref.ref(engine)
+        self.idle_seconds = idle_seconds
+        pool = engine.pool
+        self.keep_at_most = keep_at_most if keep_at_most is not None else (
+            pool.size() if isinstance(pool, QueuePool) else 1)
+        self.monotonic = monotonic
+        self._lock = threading.Lock()
+        self._free: list[tuple[Connection, float]] = []  # (connection, kept since)
+        # Bumped by a disconnect, a dispose or a fork: a connection taken before the
+        # bump is not kept again.
+        self.generation = 0
+        event.listen(engine, "handle_error", self._on_error)
+        event.listen(engine, "engine_disposed", self._on_dispose)
+        _instances.add(self)
+
+    @property
+    def engine(self) -> Engine:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("the engine of these kept connections is gone")
+        return engine
+
+    def connect(self) -> _Lease:
+        return _Lease(self)
+
+    def kept(self) -> int:
+        """How many connections are kept, unused, right now."""
+        return len(self._free)
+
+    # -- taking and giving back -----------------------------------------------------------
+    def _take(self) -> Connection:
+        with self._lock:
+            conn, since = self._free.pop() if self._free else (None, 0.0)
+        if conn is None:
+            return self.engine.connect()
+        if self.monotonic() - since > self.idle_seconds and not self._answers(conn):
+            _close(conn)
+            return self.engine.connect()  # the pool pings what it hands out after idling
+        return conn
+
+    def _give_back(self, conn: Connection, generation: int, failed: bool) -> None:
+        if not (failed or conn.invalidated or conn.closed):
+            if conn.in_transaction():
+                conn.rollback()
+            with self._lock:
+                if generation == self.generation and len(self._free) < self.keep_at_most:
+                    self._free.append((conn, self.monotonic()))
+                    return
+        _close(conn)
+
+    def _answers(self, conn: Connection) -> bool:
+        try:
+            driver_connection = conn.connection.dbapi_connection
+            if driver_connection is None:
+                return False
+            self.engine.dialect.do_ping(driver_connection)
+        except self.engine.dialect.loaded_dbapi.Error:
+            conn.invalidate()
+            return False
+        return True
+
+    # -- retiring -------------------------------------------------------------------------
+    def _retire(self) -> list[Connection]:
+        with self._lock:
+            self.generation += 1
+            retired = [conn for conn, _ in self._free]
+            self._free = []
+        return retired
+
+    def _on_error(self, context: Any) -> None:
+        if context.is_disconnect:
+            for conn in self._retire():
+                _close(conn)
+
+    def _on_dispose(self, _engine: Engine) -> None:
+        for conn in self._retire():
+            _close(conn, invalidate=True)
+
+    def _forget_after_fork(self) -> None:
+        # The child shares the parent's sockets: closing these would end the parent's
+        # sessions, and so would SQLAlchemy on garbage-collecting them. They stay
+        # referenced, unused, for the child's life. The lock may have been held by a
+        # thread the child does not have.
+        self._lock = threading.Lock()
+        _orphans.extend(self._retire())
+
+
+class _Lease:
+    __slots__ = ("conn", "generation", "source")
+
+    def __init__(self, source: KeptConnections) -> None:
+        self.source = source
+
+    def __enter__(self) -> Connection:
+        self.generation = self.source.generation
+        self.conn = self.source._take()
+        return self.conn
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.source._give_back(self.conn, self.generation, failed=exc_type is not None)
+
+
+def _close(conn: Connection, invalidate: bool = False) -> None:
+    try:
+        if invalidate:
+            conn.invalidate()  # closes the driver connection outright, not via the pool
+        conn.close()
+    except Exception:  # noqa: S110 - closing what is being thrown away; nothing to tell
+        pass
+
+
+def _forget_all_after_fork() -> None:
+    for kept in list(_instances):
+        kept._forget_after_fork()
+
+
+_by_engine = PerEngine(KeptConnections)  # which holds its engine weakly
+_instances: weakref.WeakSet[KeptConnections] = weakref.WeakSet()
+_orphans: list[Connection] = []
+os.register_at_fork(after_in_child=_forget_all_after_fork)
