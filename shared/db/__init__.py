@@ -10,6 +10,7 @@ Two kinds of database exist:
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -158,20 +159,37 @@ def _autocommit_sibling(engine: Engine) -> Engine:
 
 
 class PerEngine(Generic[T]):
-    """One value per engine, made on first use (once, whatever the threads) and
-    forgotten with the engine. The value must not hold its engine strongly."""
+    """One value per engine, made on first use (once, whatever the threads). Both are
+    held weakly: what keeps the value alive is its engine (an event listener), so the
+    two are forgotten together."""
 
     def __init__(self, make: Callable[[Engine], T]) -> None:
         self._make = make
-        self._values: weakref.WeakKeyDictionary[Engine, T] = weakref.WeakKeyDictionary()
+        self._values: weakref.WeakKeyDictionary[Engine, weakref.ref[Any]] = (
+            weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
+        _per_engine.add(self)
 
     def __call__(self, engine: Engine) -> T:
         with self._lock:
-            value = self._values.get(engine)
+            ref = self._values.get(engine)
+            value = ref() if ref is not None else None
             if value is None:
-                value = self._values[engine] = self._make(engine)
+                value = self._make(engine)
+                self._values[engine] = weakref.ref(value)
         return value
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # it may have been held by a thread not forked
+
+
+def _per_engine_after_fork() -> None:
+    for per_engine in list(_per_engine):
+        per_engine._after_fork()
+
+
+_per_engine: weakref.WeakSet[PerEngine[Any]] = weakref.WeakSet()
+os.register_at_fork(after_in_child=_per_engine_after_fork)
 
 
 _autocommit_siblings = PerEngine(_autocommit_sibling)

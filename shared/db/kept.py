@@ -25,6 +25,15 @@ What the pool gave, this keeps:
 - `engine.dispose()` closes the kept ones; a forked child never uses or closes its
   parent's (they share the sockets).
 
+Kept connections are checked out of their pool, and SQLAlchemy's pool holds its engine
+while any of its connections is out: an engine whose connections are kept lives until
+`engine.dispose()`, which every runtime calls when it closes. A pool that must not be
+bypassed is not: with `pool_pre_ping` a kept connection is pinged at every use, and an
+engine with `pool_recycle` or without a queue pool (NullPool, e.g. behind PgBouncer)
+gets no kept connections. Nor is a connection kept whose execution options were
+changed (`Connection.execution_options()` changes them in place; the pool would not
+reset them).
+
 Only on PostgreSQL. Elsewhere `kept_connections` is the engine itself: SQLite's
 connections begin their transactions at once (`BEGIN IMMEDIATE`), and every block must
 end its own.
@@ -59,7 +68,11 @@ def kept_connections(engine: Engine, *, single_statements: bool = True) -> Conne
     blocks of one statement each; with `single_statements=False` of `engine` itself, for
     blocks that begin and end a transaction. On SQLite, the engine itself."""
     source = autocommit_sibling(engine) if single_statements else engine
-    if source.dialect.name != "postgresql":
+    pool = source.pool
+    if source.dialect.name != "postgresql" or not isinstance(pool, QueuePool) \
+            or pool._recycle >= 0:
+        # No pool to keep from (NullPool, e.g. behind PgBouncer), or one that must
+        # replace its connections by age: the pool does what it was set up to do.
         return source
     return _by_engine(source)
 
@@ -71,8 +84,9 @@ class KeptConnections:
         # Weakly: `kept_connections` keys its instances by engine, and the engine's event
         # listeners hold this instance.
         self._engine = weakref.ref(engine)
-        self.idle_seconds = idle_seconds
         pool = engine.pool
+        # An engine made with `pool_pre_ping` pings before every use; so do we.
+        self.idle_seconds = 0.0 if pool._pre_ping else idle_seconds
         self.keep_at_most = keep_at_most if keep_at_most is not None else (
             pool.size() if isinstance(pool, QueuePool) else 1)
         self.monotonic = monotonic
@@ -105,15 +119,28 @@ class KeptConnections:
             conn, since = self._free.pop() if self._free else (None, 0.0)
         if conn is None:
             return self.engine.connect()
-        if self.monotonic() - since > self.idle_seconds and not self._answers(conn):
-            _close(conn)
-            return self.engine.connect()  # the pool pings what it hands out after idling
+        if self.monotonic() - since > self.idle_seconds:
+            try:
+                alive = self._answers(conn)
+            except BaseException:
+                _close(conn)
+                raise
+            if not alive:
+                _close(conn)
+                return self.engine.connect()  # the pool pings what it hands out after idling
         return conn
 
     def _give_back(self, conn: Connection, generation: int, failed: bool) -> None:
-        if not (failed or conn.invalidated or conn.closed):
+        # Not kept: after a failure, and with execution options of its own (which
+        # `Connection.execution_options()` sets in place and the pool would not reset).
+        if not (failed or conn.invalidated or conn.closed
+                or conn._execution_options is not conn.engine._execution_options):
             if conn.in_transaction():
-                conn.rollback()
+                try:
+                    conn.rollback()
+                except BaseException:
+                    _close(conn)
+                    raise
             with self._lock:
                 if generation == self.generation and len(self._free) < self.keep_at_most:
                     self._free.append((conn, self.monotonic()))
@@ -186,7 +213,7 @@ def _forget_all_after_fork() -> None:
         kept._forget_after_fork()
 
 
-_by_engine = PerEngine(KeptConnections)  # which holds its engine weakly
+_by_engine = PerEngine(KeptConnections)
 _instances: weakref.WeakSet[KeptConnections] = weakref.WeakSet()
 _orphans: list[Connection] = []
 os.register_at_fork(after_in_child=_forget_all_after_fork)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from flask import Response, current_app, make_response, request
 from flask_smorest.utils import deepupdate
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Integer,
     String,
@@ -42,7 +44,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.crypto import SYSTEM_SUBJECT, Aad, Erased
-from shared.db import UtcDateTime, mechanism_metadata, single_statements
+from shared.db import UtcDateTime, mechanism_metadata
+from shared.db.kept import kept_connections
 from shared.web.auth import current_principal
 from shared.web.problems import Problem
 
@@ -80,8 +83,9 @@ class IdempotencyStore:
         self.cipher = cipher
         # The usual case (a new key) and the bookkeeping after the request are each one
         # atomic statement: on PostgreSQL one round trip, no BEGIN/COMMIT around it.
-        # Both are built once, their values passed as parameters.
-        self.single = single_statements(engine)
+        # Both are built once, their values passed as parameters, and run on connections
+        # kept between requests (`shared.db.kept`).
+        self.single = kept_connections(engine)
         t = idempotency_keys
         insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         new_row = insert(t)
@@ -95,6 +99,11 @@ class IdempotencyStore:
         self._completion = update(t).where(t.c.client_id == bindparam("this_client"),
                                            t.c.key_hash == bindparam("this_key"))
 
+    @contextmanager
+    def _one_statement(self) -> Iterator[Connection]:
+        with self.single.connect() as conn, conn.begin():  # SQLite: a transaction
+            yield conn
+
     def reserve(self, client_id: str, key_hash: str, request_hash: str,
                 now: datetime) -> tuple[str, Any]:
         """("new", None) | ("replay", (status, body)) | ("mismatch", None) | ("busy", None)"""
@@ -102,7 +111,7 @@ class IdempotencyStore:
         values = {"client_id": client_id, "key_hash": key_hash, "request_hash": request_hash,
                   "created_at": now, "expires_at": now + RETENTION, "now": now}
         for _attempt in range(2):
-            with self.single.begin() as conn:
+            with self._one_statement() as conn:
                 if conn.execute(self._reservation, values).first() is not None:
                     return "new", None
             with self.engine.begin() as conn:
@@ -124,14 +133,14 @@ class IdempotencyStore:
 
     def complete(self, client_id: str, key_hash: str, status: int, body: str) -> None:
         sealed = self._seal(client_id, key_hash, body)
-        with self.single.begin() as conn:
+        with self._one_statement() as conn:
             conn.execute(self._completion, {"this_client": client_id, "this_key": key_hash,
                                             "status_code": status,
                                             "response_ciphertext": sealed})
 
     def release(self, client_id: str, key_hash: str) -> None:
         t = idempotency_keys
-        with self.single.begin() as conn:
+        with self._one_statement() as conn:
             conn.execute(delete(t).where(t.c.client_id == client_id, t.c.key_hash == key_hash,
                                          t.c.status_code.is_(None)))
 

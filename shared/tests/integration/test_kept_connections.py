@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from shared.db import make_engine, single_statements
 from shared.db.kept import KeptConnections, kept_connections
@@ -209,3 +210,40 @@ def test_a_transaction_left_open_is_rolled_back_on_the_server(engine):
         assert status == psycopg.pq.TransactionStatus.IDLE
         assert pid_of(conn) == first  # kept, and its transaction ended
         assert conn.execute(text("SELECT count(*) FROM notes")).scalar() == 0
+
+
+def test_a_pool_that_must_not_be_bypassed_is_not(pg_database_url):
+    recycled = make_engine(pg_database_url, pool_recycle=60)
+    unpooled = make_engine(pg_database_url, poolclass=NullPool)
+    pinged = make_engine(pg_database_url, pool_pre_ping=True)
+    try:
+        assert kept_connections(recycled, single_statements=False) is recycled
+        assert kept_connections(unpooled, single_statements=False) is unpooled
+        writes = kept_connections(pinged, single_statements=False)
+        assert isinstance(writes, KeptConnections)
+        assert writes.idle_seconds == 0.0  # pinged at every use, as the pool would
+    finally:
+        for engine in (recycled, unpooled, pinged):
+            engine.dispose()
+
+
+def test_a_connection_with_execution_options_of_its_own_is_not_kept(engine):
+    kept = kept_connections(engine)
+    with kept.connect() as conn:
+        conn.execution_options(isolation_level="SERIALIZABLE")
+    assert kept.kept() == 0
+    with kept.connect() as conn:
+        assert conn.execute(text("SHOW transaction_isolation")).scalar() != "serializable"
+
+
+def test_a_rollback_that_fails_on_the_way_back_closes_the_connection(engine):
+    writes = kept_connections(engine, single_statements=False)
+
+    def failing_rollback():
+        raise RuntimeError("rollback failed")
+
+    with pytest.raises(RuntimeError, match="rollback failed"), writes.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        conn.rollback = failing_rollback
+    assert writes.kept() == 0
+    assert conn.closed
