@@ -149,7 +149,8 @@ def _autocommit_sibling(engine: Engine) -> Engine:
     sibling = make_engine(
         engine.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT",
         # Nothing to roll back in autocommit: no reset round trip when a connection returns.
-        pool_reset_on_return=None, hide_parameters=engine.hide_parameters, **sizing)
+        pool_reset_on_return=None, hide_parameters=engine.hide_parameters,
+        pool_pre_ping=pool._pre_ping, pool_recycle=pool._recycle, **sizing)
 
     @event.listens_for(engine, "engine_disposed")
     def dispose_sibling(_engine: Engine) -> None:

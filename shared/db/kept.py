@@ -1,17 +1,20 @@
-"""Connections kept open between uses, for the request paths.
+"""Autocommit connections kept open between uses, for the single statements of the
+request paths.
 
 Checking a connection out of SQLAlchemy's pool and back in, with the `Connection`
 wrapped around it, cost about a seventh of the CPU of HR's referral read under load
-(measured with `bench/http_bench.py`). A `KeptConnections` hands out an engine's
-connections and keeps them, `Connection` and all, in a short free list between uses:
+(measured with `bench/http_bench.py`). `kept_connections(engine)` hands out the
+connections of `single_statements(engine)` (autocommit, on PostgreSQL) and keeps them,
+`Connection` and all, in a short free list between uses:
 
-    reads = kept_connections(engine)                        # autocommit, one statement
+    reads = kept_connections(engine)
     with reads.connect() as conn:          # the most recently returned one, or a new one
         row = HR_ONE.first(conn, {...})
 
-    writes = kept_connections(engine, single_statements=False)
-    with writes.connect() as conn, conn.begin():           # as `engine.begin()`
-        ...
+Every user of an autocommit sibling goes through its `KeptConnections` (HR's reads, the
+idempotency keys, the key store), so keeping them opens no more connections than the
+pool did. Transactional engines are not kept: their other users would check out more
+connections beside the kept ones.
 
 What the pool gave, this keeps:
 - a connection kept longer than `PING_AFTER_IDLE_SECONDS` is pinged before it is handed
@@ -20,7 +23,8 @@ What the pool gave, this keeps:
   from before it, as it invalidates the pool's, so none is handed out unpinged;
 - a block that raises returns its connection to the pool (which resets it) instead of
   keeping it; an SQLAlchemy transaction left open is rolled back before it is kept (in
-  autocommit that is bookkeeping only, no round trip);
+  autocommit that is bookkeeping only, no round trip), so a block may still
+  `conn.begin()` (on SQLite, where `kept_connections` is the engine, a real one);
 - at most the pool's size are kept; the pool still bounds how many exist at once;
 - `engine.dispose()` closes the kept ones; a forked child never uses or closes its
   parent's (they share the sockets).
@@ -34,9 +38,8 @@ gets no kept connections. Nor is a connection kept whose execution options were
 changed (`Connection.execution_options()` changes them in place; the pool would not
 reset them).
 
-Only on PostgreSQL. Elsewhere `kept_connections` is the engine itself: SQLite's
-connections begin their transactions at once (`BEGIN IMMEDIATE`), and every block must
-end its own.
+Only on PostgreSQL. Elsewhere `kept_connections` is the engine itself: SQLite's single
+statements run in transactions (`BEGIN IMMEDIATE`) that must end with the block.
 """
 
 from __future__ import annotations
@@ -52,8 +55,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.pool import QueuePool
 
-from shared.db import PING_AFTER_IDLE_SECONDS, PerEngine
-from shared.db import single_statements as autocommit_sibling
+from shared.db import PING_AFTER_IDLE_SECONDS, PerEngine, single_statements
 
 
 class Connects(Protocol):
@@ -62,12 +64,11 @@ class Connects(Protocol):
     def connect(self) -> AbstractContextManager[Connection]: ...
 
 
-def kept_connections(engine: Engine, *, single_statements: bool = True) -> Connects:
-    """The one `KeptConnections` of `engine` (made on first use, shared by every
-    caller): by default of its autocommit sibling (`shared.db.single_statements`), for
-    blocks of one statement each; with `single_statements=False` of `engine` itself, for
-    blocks that begin and end a transaction. On SQLite, the engine itself."""
-    source = autocommit_sibling(engine) if single_statements else engine
+def kept_connections(engine: Engine) -> Connects:
+    """The one `KeptConnections` of `engine`'s autocommit sibling
+    (`shared.db.single_statements`; made on first use, shared by every caller), for
+    blocks of one statement each. On SQLite, the engine itself."""
+    source = single_statements(engine)
     pool = source.pool
     if source.dialect.name != "postgresql" or not isinstance(pool, QueuePool) \
             or pool._recycle >= 0:

@@ -6,7 +6,6 @@ dispose closes them, and a forked child never touches its parent's."""
 import os
 import time
 
-import psycopg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
@@ -185,43 +184,17 @@ def test_sqlite_engines_are_not_kept(tmp_path):
         engine.dispose()
 
 
-def test_kept_for_transactions_commits_and_rolls_back_as_engine_begin_does(engine):
-    writes = kept_connections(engine, single_statements=False)
-    assert writes is not kept_connections(engine)
-    with writes.connect() as conn, conn.begin():
-        first = pid_of(conn)
-        conn.execute(text("INSERT INTO notes VALUES (3)"))
-    with pytest.raises(RuntimeError), writes.connect() as conn, conn.begin():
-        assert pid_of(conn) == first  # kept
-        conn.execute(text("INSERT INTO notes VALUES (4)"))
-        raise RuntimeError("the block failed")
-    assert writes.kept() == 0  # a failed block's connection went back to the pool
-    with engine.connect() as other:
-        assert other.execute(text("SELECT array_agg(id) FROM notes")).scalar() == [3]
-
-
-def test_a_transaction_left_open_is_rolled_back_on_the_server(engine):
-    writes = kept_connections(engine, single_statements=False)
-    with writes.connect() as conn:
-        first = pid_of(conn)
-        conn.execute(text("INSERT INTO notes VALUES (5)"))  # never committed
-    with writes.connect() as conn:
-        status = conn.connection.dbapi_connection.info.transaction_status
-        assert status == psycopg.pq.TransactionStatus.IDLE
-        assert pid_of(conn) == first  # kept, and its transaction ended
-        assert conn.execute(text("SELECT count(*) FROM notes")).scalar() == 0
-
-
 def test_a_pool_that_must_not_be_bypassed_is_not(pg_database_url):
     recycled = make_engine(pg_database_url, pool_recycle=60)
     unpooled = make_engine(pg_database_url, poolclass=NullPool)
     pinged = make_engine(pg_database_url, pool_pre_ping=True)
     try:
-        assert kept_connections(recycled, single_statements=False) is recycled
-        assert kept_connections(unpooled, single_statements=False) is unpooled
-        writes = kept_connections(pinged, single_statements=False)
-        assert isinstance(writes, KeptConnections)
-        assert writes.idle_seconds == 0.0  # pinged at every use, as the pool would
+        # the autocommit sibling is set up as its engine, and so respected
+        assert kept_connections(recycled) is single_statements(recycled)
+        assert kept_connections(unpooled) is single_statements(unpooled)
+        reads = kept_connections(pinged)
+        assert isinstance(reads, KeptConnections)
+        assert reads.idle_seconds == 0.0  # pinged at every use, as the pool would
     finally:
         for engine in (recycled, unpooled, pinged):
             engine.dispose()
@@ -237,13 +210,13 @@ def test_a_connection_with_execution_options_of_its_own_is_not_kept(engine):
 
 
 def test_a_rollback_that_fails_on_the_way_back_closes_the_connection(engine):
-    writes = kept_connections(engine, single_statements=False)
+    kept = kept_connections(engine)
 
     def failing_rollback():
         raise RuntimeError("rollback failed")
 
-    with pytest.raises(RuntimeError, match="rollback failed"), writes.connect() as conn:
-        conn.execute(text("SELECT 1"))
+    with pytest.raises(RuntimeError, match="rollback failed"), kept.connect() as conn:
+        conn.execute(text("SELECT 1"))  # SQLAlchemy begins its (empty) transaction
         conn.rollback = failing_rollback
-    assert writes.kept() == 0
+    assert kept.kept() == 0
     assert conn.closed

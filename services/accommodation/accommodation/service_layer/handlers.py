@@ -31,7 +31,6 @@ from accommodation.domain.model import (
 from accommodation.service_layer import messages
 from shared.audit import AuditEvent, AuditLog
 from shared.crypto import BlindIndex, FieldCipher, strip
-from shared.db.kept import kept_connections
 from shared.ids import new_id
 from shared.messaging import Outbox
 from shared.tokens import hash_token, new_token, well_formed
@@ -65,12 +64,10 @@ class AccommodationServices:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.cipher)
-        # Transactions run on connections kept between requests (`shared.db.kept`).
-        self.writes = kept_connections(self.engine, single_statements=False)
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Connection, AccommodationRepository]]:
-        with self.writes.connect() as conn, conn.begin():
+        with self.engine.begin() as conn:
             yield conn, AccommodationRepository(conn, self.cipher)
 
     def external_id_bidx(self, employer_id: str, external_id: str) -> str:

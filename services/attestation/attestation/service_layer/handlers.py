@@ -25,7 +25,6 @@ from attestation.service_layer import messages
 from attestation.service_layer.attendance import AttendanceBatch, ingest
 from shared.audit import AuditEvent, AuditLog, Recipient, system_actor
 from shared.crypto import BlindIndex, FieldCipher, strip
-from shared.db.kept import kept_connections
 from shared.ids import new_id
 from shared.messaging import Outbox
 from shared.webhooks import enqueue_delivery
@@ -77,12 +76,10 @@ class AttestationServices:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.cipher)
-        # Transactions run on connections kept between requests (`shared.db.kept`).
-        self.writes = kept_connections(self.engine, single_statements=False)
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Connection, AttestationRepository]]:
-        with self.writes.connect() as conn, conn.begin():
+        with self.engine.begin() as conn:
             yield conn, AttestationRepository(conn, self.cipher)
 
     def external_id_bidx(self, employer_id: str, external_id: str) -> str:

@@ -65,15 +65,13 @@ class ReferralServices:
 
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.cipher)
-        # Reads of one statement need no transaction (no BEGIN/ROLLBACK round trips).
-        # Reads and transactions run on connections kept between requests
-        # (`shared.db.kept`).
+        # Reads of one statement need no transaction (no BEGIN/ROLLBACK round trips), and
+        # their connections are kept between requests (`shared.db.kept`).
         self.reads = kept_connections(self.engine)
-        self.writes = kept_connections(self.engine, single_statements=False)
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Connection, ReferralRepository]]:
-        with self.writes.connect() as conn, conn.begin():
+        with self.engine.begin() as conn:
             yield conn, ReferralRepository(conn, self.cipher)
 
     def external_id_bidx(self, employer_id: str, external_id: str) -> str:
