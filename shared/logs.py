@@ -138,6 +138,8 @@ class BatchingStreamHandler(logging.StreamHandler):
     def _write_periodically(self) -> None:
         stopped = self._stopped  # a forked child gets a new event: this loop is the parent's
         while not stopped.wait(self.interval):
+            if self.interval <= 0 or self._stopped is not stopped:
+                return  # lines are written at once now, or this writer was forgotten
             self.flush()
 
     def _forget_after_fork(self) -> None:

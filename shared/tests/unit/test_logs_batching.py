@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -145,6 +146,25 @@ def test_a_forked_child_forgets_the_lines_it_inherited(logger):
     handler._forget_after_fork()  # what runs in a child right after fork
     log.warning("the child's")
     assert stream.getvalue() == "WARNING the child's\n"
+
+
+def test_no_writer_thread_outlives_its_handler_even_after_a_fork_reset():
+    # Once a writer looped on a replaced event with no interval left: a busy thread
+    # that slowed everything else in the process.
+    handler = BatchingStreamHandler(io.StringIO(), interval=0.01)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.emit(logging.makeLogRecord({"msg": "starts the writer", "levelno": logging.INFO}))
+    (writer,) = [t for t in threading.enumerate() if _loops_on(t, handler)]
+    handler._forget_after_fork()
+    handler.close()
+    writer.join(5)
+    assert not writer.is_alive()
+
+
+def _loops_on(thread, handler):
+    """Whether `thread` is the writer of `handler` (its target's bound self)."""
+    target = getattr(thread, "_target", None)
+    return getattr(target, "__self__", None) is handler
 
 
 SCRIPT = """
