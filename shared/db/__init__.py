@@ -135,7 +135,10 @@ def single_statements(engine: Engine) -> Engine:
     A sibling engine with its own pool (same size and settings), made once per engine
     and disposed with it: switching a shared pool's connections into autocommit and back
     on every checkout cost a third of a small read's CPU. The connections are opened
-    lazily, so the extra pool holds only as many as single statements run at once."""
+    lazily, so the extra pool holds only as many as single statements run at once.
+    Request paths take its connections through `shared.db.kept.kept_connections`, which
+    keeps them between uses: every user of a sibling must, or the kept connections and
+    the pool's would add up."""
     if engine.dialect.name != "postgresql":
         return engine
     return _autocommit_siblings(engine)

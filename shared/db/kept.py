@@ -82,9 +82,7 @@ class KeptConnections:
     def __init__(self, engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS,
                  keep_at_most: int | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        # Weakly: `kept_connections` keys its instances by engine, and the engine's event
-        # listeners hold this instance.
-        self._engine = weakref.ref(engine)
+        self.engine = engine
         pool = engine.pool
         # An engine made with `pool_pre_ping` pings before every use; so do we.
         self.idle_seconds = 0.0 if pool._pre_ping else idle_seconds
@@ -99,13 +97,6 @@ class KeptConnections:
         event.listen(engine, "handle_error", self._on_error)
         event.listen(engine, "engine_disposed", self._on_dispose)
         _instances.add(self)
-
-    @property
-    def engine(self) -> Engine:
-        engine = self._engine()
-        if engine is None:
-            raise RuntimeError("the engine of these kept connections is gone")
-        return engine
 
     def connect(self) -> _Lease:
         return _Lease(self)

@@ -6,6 +6,7 @@
 - `tap_queue`: a queue bound to every routing key of that exchange; afterwards the
   exchanges and the named queues (the tap's and any service's) are deleted.
 - `relay_everything`: publish a database's whole outbox.
+- `terminate_backends`: end server processes, as a PostgreSQL restart would.
 - `Canaries`: distinctive values, and scans of every table, message and log record for them.
 - `capture_logs`: make `caplog` see every record, also after `create_app` reset the root
   logger's handlers.
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, select
+from sqlalchemy import Engine, MetaData, select, text
 from sqlalchemy.engine import make_url
 
 from shared.db import make_engine
@@ -57,6 +58,18 @@ def drop_database(url: str) -> None:
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def terminate_backends(engine: Engine, *pids: int) -> None:
+    """End these server processes of `engine`'s database, as a PostgreSQL restart would
+    end their connections (from a connection of its own, closed afterwards)."""
+    admin = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        with admin.connect() as conn:
+            for pid in pids:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
     finally:
         admin.dispose()
 

@@ -14,6 +14,7 @@ from shared.crypto import Aad
 from shared.crypto.testing import CryptoKit
 from shared.db import make_engine, single_statements
 from shared.web.idempotency import LEASE, IdempotencyStore, idempotency_keys
+from tests.support.integration import terminate_backends
 
 pytestmark = pytest.mark.integration
 AAD = Aad("emp_acme", "referrals", "ref_1", "employee_name")
@@ -31,13 +32,6 @@ def engine(pg_database_url):
 def backend_pid(engine):
     with engine.connect() as conn:
         return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-
-
-def terminate(engine, pid):
-    admin = make_engine(engine.url.render_as_string(hide_password=False))
-    with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    admin.dispose()
 
 
 def test_single_statements_run_in_autocommit_and_do_not_leak_it(engine):
@@ -66,7 +60,7 @@ def test_a_busy_connection_is_not_pinged(engine, monkeypatch):
 
 def test_an_idle_dead_connection_is_replaced_before_use(engine, monkeypatch):
     first = backend_pid(engine)
-    terminate(engine, first)
+    terminate_backends(engine, first)
     later = db.time.monotonic() + db.PING_AFTER_IDLE_SECONDS + 1
     monkeypatch.setattr(db.time, "monotonic", lambda: later)
     second = backend_pid(engine)  # no error: the ping found it dead, a new one was made
@@ -75,7 +69,7 @@ def test_an_idle_dead_connection_is_replaced_before_use(engine, monkeypatch):
 
 def test_a_connection_that_died_within_the_idle_window_fails_once_then_heals(engine):
     first = backend_pid(engine)
-    terminate(engine, first)
+    terminate_backends(engine, first)
     with pytest.raises(DBAPIError) as failed:
         backend_pid(engine)
     assert failed.value.connection_invalidated  # answered as 503 by shared.db.outage

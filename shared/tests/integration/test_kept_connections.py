@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 
 from shared.db import make_engine, single_statements
 from shared.db.kept import KeptConnections, kept_connections
+from tests.support.integration import terminate_backends
 
 pytestmark = pytest.mark.integration
 
@@ -43,14 +44,6 @@ def live_backends(engine, pids):
         return set(conn.execute(text(
             "SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"),
             {"pids": list(pids)}).scalars())
-
-
-def terminate(engine, *pids):
-    admin = make_engine(engine.url.render_as_string(hide_password=False))
-    with admin.connect() as conn:
-        for pid in pids:
-            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    admin.dispose()
 
 
 def checkouts(engine):
@@ -114,7 +107,7 @@ def test_a_connection_kept_idle_is_pinged_and_a_dead_one_replaced_unseen(engine,
     with kept.connect() as conn:
         assert pid_of(conn) == dead
     assert pings == []
-    terminate(engine, dead)
+    terminate_backends(engine, dead)
     clock.now = 5.0
     with kept.connect() as conn:
         assert pid_of(conn) != dead  # no error: the ping found it dead
@@ -126,7 +119,7 @@ def test_a_disconnect_retires_every_connection_kept_from_before_it(engine):
     with kept.connect() as a, kept.connect() as b:
         old = {pid_of(a), pid_of(b)}
     assert kept.kept() == 2
-    terminate(engine, *old)
+    terminate_backends(engine, *old)
     with pytest.raises(DBAPIError) as failed, kept.connect() as conn:
         pid_of(conn)
     assert failed.value.connection_invalidated
