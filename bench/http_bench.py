@@ -215,7 +215,7 @@ def report(cases: list[Case], settings: dict[str, object]) -> tuple[list[str], l
 
 
 # -- profile -----------------------------------------------------------------------------------
-def profile(stack: Stack, cases: list[Case], seconds: float) -> None:
+def profile(stack: Stack, cases: list[Case], seconds: float, keep: Path | None) -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print("(--profile needs py-spy: .venv/bin/pip install py-spy)")
@@ -240,6 +240,10 @@ def profile(stack: Stack, cases: list[Case], seconds: float) -> None:
             print(f"\n-- py-spy of the referral worker under {LABELS[case.name]} "
                   "(samples holding the GIL; % of them)")
             print_collapsed(raw.read_text())
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(raw, keep / f"{case.name}.collapsed")
+                print(f"   (collapsed stacks kept in {keep / f'{case.name}.collapsed'})")
 
 
 def print_collapsed(text: str, top: int = 45) -> None:
@@ -278,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"measure only these cases ({', '.join(LABELS)})")
     parser.add_argument("--profile", action="store_true",
                         help="also py-spy the referral worker under GET and POST load")
+    parser.add_argument("--profile-dir", type=Path, metavar="DIR",
+                        help="with --profile, keep the collapsed stacks there (for "
+                        "flame graph tools)")
     parser.add_argument("--server", default=os.environ.get(
         "PG_SERVER_URL", "postgresql://postgres@127.0.0.1:5432"),
         help="PostgreSQL server URL without a database; fresh databases are made there")
@@ -316,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                                  settings, table[2:], summary)  # settings are listed above
             print(f"(written to {path})")
         if args.profile:
-            profile(stack, cases, max(seconds, 8.0))
+            profile(stack, cases, max(seconds, 8.0), args.profile_dir)
     return 0
 
 

@@ -68,7 +68,7 @@ class DirectStatement:
               params: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row (of a SELECT, or of an INSERT ... RETURNING) as a dict by column
         key, or None. `target` is a connection, or a session (its transaction's)."""
-        conn = _connection(target)
+        conn = connection_of(target)
         if not _direct(conn):
             row = conn.execute(self.statement, dict(params)).first()
             return None if row is None else dict(row._mapping)
@@ -81,7 +81,7 @@ class DirectStatement:
 
     def execute(self, target: Connection | Session, params: Mapping[str, Any]) -> None:
         """Run the statement for its effect (an INSERT, UPDATE or DELETE)."""
-        conn = _connection(target)
+        conn = connection_of(target)
         if not _direct(conn):
             conn.execute(self.statement, dict(params))
             return
@@ -148,7 +148,8 @@ def bound_values(table: Table, names: tuple[str, ...] | None = None
             for name in (names if names is not None else table.c.keys())}
 
 
-def _connection(target: Connection | Session) -> Connection:
+def connection_of(target: Connection | Session) -> Connection:
+    """The connection itself, or a session's (its transaction's)."""
     return target.connection() if isinstance(target, Session) else target
 
 

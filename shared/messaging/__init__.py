@@ -23,7 +23,7 @@ from shared.messaging.applier import Delivery, EventApplier, Handler, Verdict
 from shared.messaging.consumer import ConsumerRunner, ConsumerStats
 from shared.messaging.deadletter import DeadLetter, DeadLetterQueue
 from shared.messaging.envelope import CloudEvent, MalformedEvent
-from shared.messaging.outbox import Outbox, pending_count, requeue_parked
+from shared.messaging.outbox import Announced, Outbox, Write, pending_count, requeue_parked
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.sealing import EventSealer
 from shared.messaging.tables import inbox, outbox
@@ -31,8 +31,9 @@ from shared.messaging.topology import Topology
 from shared.messaging.tracing import current_traceparent, traced
 
 __all__ = [
-    "Backoff", "CloudEvent", "ConfirmingPublisher", "ConsumerRunner", "ConsumerStats",
-    "DeadLetter", "DeadLetterQueue", "Delivery", "EventApplier", "EventSealer", "Handler",
-    "MalformedEvent", "Outbox", "OutboxRelay", "Outcome", "Topology", "Verdict",
-    "current_traceparent", "inbox", "outbox", "pending_count", "requeue_parked", "traced",
+    "Announced", "Backoff", "CloudEvent", "ConfirmingPublisher", "ConsumerRunner",
+    "ConsumerStats", "DeadLetter", "DeadLetterQueue", "Delivery", "EventApplier",
+    "EventSealer", "Handler", "MalformedEvent", "Outbox", "OutboxRelay", "Outcome",
+    "Topology", "Verdict", "Write", "current_traceparent", "inbox", "outbox",
+    "pending_count", "requeue_parked", "traced",
 ]

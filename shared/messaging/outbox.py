@@ -3,16 +3,24 @@
 If the transaction commits, the relay will publish the event (at least once); if it
 rolls back, the event never existed. Sensitive fields are encrypted here, before the
 row is written, so neither the table nor the broker ever holds them in plaintext.
+
+A write that one event announces can go with it in a single statement
+(`Outbox.add_with`): on PostgreSQL the write becomes a data-modifying CTE of the outbox
+INSERT, atomic on its own, so the request needs no BEGIN and COMMIT round trips.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
-from shared.db.direct import DirectStatement, bound_values
+from shared.db.direct import DirectStatement, bound_values, connection_of
 from shared.messaging.envelope import CloudEvent
 from shared.messaging.sealing import EventSealer, FieldCipherLike
 from shared.messaging.tables import outbox
@@ -29,20 +37,65 @@ class Outbox:
 
     def add(self, target: Session | Connection, event: CloudEvent) -> str:
         """Write `event` in `target`'s current transaction; returns the event id."""
+        row = self._row(event)
+        _INSERT.execute(target, row)
+        return str(row["event_id"])
+
+    def add_with(self, target: Session | Connection, event: CloudEvent, write: Write) -> str:
+        """Run `write` and write `event`, atomically; returns the event id.
+
+        On PostgreSQL they are one statement, atomic even on an autocommit connection
+        (`shared.db.kept`), and one round trip. Elsewhere they are two statements in
+        `target`'s transaction, as `write.run(target)` then `add(target, event)`."""
+        row = self._row(event)
+        if connection_of(target).dialect.name != "postgresql":
+            write.run(target)
+            _INSERT.execute(target, row)
+        else:
+            write.statement.together.execute(
+                target, {**write.params, **{_PREFIX + key: value for key, value in row.items()}})
+        return str(row["event_id"])
+
+    def _row(self, event: CloudEvent) -> dict[str, Any]:
         sealed = self.sealer.seal(event)
         now = datetime.now(UTC)
-        # One statement object, values as parameters: building `.values(...)` anew per
-        # event cost more CPU than executing it.
-        _INSERT.execute(target, {
+        return {
             "event_id": sealed.id, "event_type": sealed.type, "body": sealed.to_json(),
             "traceparent": outgoing_traceparent(), "created_at": now, "next_attempt_at": now,
             "attempts": 0,
-        })
-        return sealed.id
+        }
+
+
+class Announced:
+    """A row-writing INSERT that an event announces (`Outbox.add_with`): the statement
+    alone, and (for PostgreSQL) with the outbox row's INSERT, as one statement."""
+
+    def __init__(self, statement: Insert) -> None:
+        self.alone = DirectStatement(statement)
+        if statement.exported_columns:
+            raise ValueError("an announced write returns nothing (RETURNING is not read)")
+        self.together = DirectStatement(
+            outbox.insert().values({name: bindparam(_PREFIX + name, type_=outbox.c[name].type)
+                                    for name in _INSERTED}).add_cte(statement.cte("announced")))
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One run of an `Announced` statement: its parameter values."""
+
+    statement: Announced
+    params: Mapping[str, Any]
+
+    def run(self, target: Session | Connection) -> None:
+        """The write alone, in `target`'s transaction."""
+        self.statement.alone.execute(target, self.params)
 
 
 # On the driver (`shared.db.direct`): every request that changes state writes one.
+# One statement object, values as parameters: building `.values(...)` anew per event
+# cost more CPU than executing it.
 _INSERT = DirectStatement(outbox.insert().values(bound_values(outbox, _INSERTED)))
+_PREFIX = "outbox_"  # the outbox's bind names beside an announced write's own
 
 
 def prune_outbox(connection: Connection, older_than: datetime) -> int:

@@ -26,6 +26,7 @@ from referral.domain.model import (
 from referral.domain.projections import HrRecord
 from shared.crypto import FieldCipher
 from shared.db.direct import DirectStatement, bound_values
+from shared.messaging.outbox import Announced, Write
 from shared.web.pagination import decode_cursor, encode_cursor
 
 _MUTABLE = ("state", "manage_token_hash", "answered_at", "program_options", "shared_contact",
@@ -47,9 +48,16 @@ class ReferralRepository:
     # -- writing ------------------------------------------------------------------------
     def add(self, referral: Referral, *, external_id_bidx: str | None,
             email_bidx: str | None) -> None:
+        self.adding(referral, external_id_bidx=external_id_bidx,
+                    email_bidx=email_bidx).run(self.conn)
+
+    def adding(self, referral: Referral, *, external_id_bidx: str | None,
+               email_bidx: str | None) -> Write:
+        """The INSERT of a new referral, its fields sealed, for `Outbox.add_with` to run
+        with the event that announces it."""
         row = {**_referral_values(referral), "external_id_bidx": external_id_bidx,
                "employee_email_bidx": email_bidx}
-        _INSERT.execute(self.conn, REFERRAL_FIELDS.seal(self.cipher, row))
+        return Write(_INSERT, REFERRAL_FIELDS.seal(self.cipher, row))
 
     def save(self, referral: Referral) -> None:
         """Write what a referral's lifecycle changes, and its consent if new or revoked."""
@@ -238,7 +246,7 @@ def _joined() -> Any:
 
 # Statements built once; the ones on the HR request paths run directly on the driver
 # (`shared.db.direct`: about 45 µs of CPU less per statement on PostgreSQL).
-_INSERT = DirectStatement(insert(referrals).values(bound_values(referrals)))
+_INSERT = Announced(insert(referrals).values(bound_values(referrals)))
 _SUBJECT_FOR = DirectStatement(select(referrals.c.employee_subject).where(
     referrals.c.employer_id == bindparam("employer_id"),
     referrals.c.external_id_bidx == bindparam("external_id_bidx")).limit(1))
