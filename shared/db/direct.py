@@ -140,11 +140,12 @@ class DirectStatement:
         return _Plan(str(compiled), binds, given, columns)
 
 
-def bound_values(table: Table, names: tuple[str, ...] | None = None
+def bound_values(table: Table, names: tuple[str, ...] | None = None, *, prefix: str = ""
                  ) -> dict[str, BindParameter[Any]]:
     """`insert(table).values(...)` for a DirectStatement: a bind parameter per column
-    (all of them, or `names`), named after it and typed like it."""
-    return {name: bindparam(name, type_=table.c[name].type)
+    (all of them, or `names`), named after it (after `prefix` + it, where another
+    table's binds share the statement) and typed like it."""
+    return {name: bindparam(prefix + name, type_=table.c[name].type)
             for name in (names if names is not None else table.c.keys())}
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
@@ -75,8 +75,8 @@ class Announced:
         if statement.exported_columns:
             raise ValueError("an announced write returns nothing (RETURNING is not read)")
         self.together = DirectStatement(
-            outbox.insert().values({name: bindparam(_PREFIX + name, type_=outbox.c[name].type)
-                                    for name in _INSERTED}).add_cte(statement.cte("announced")))
+            outbox.insert().values(bound_values(outbox, _INSERTED, prefix=_PREFIX))
+            .add_cte(statement.cte("announced")))
 
 
 @dataclass(frozen=True, slots=True)
