@@ -10,7 +10,6 @@ metrics, OpenAPI 3.1 at `/openapi.json` and a reference page at `/docs`. Behind
 from __future__ import annotations
 
 import hmac
-import logging
 import random
 import re
 import time
@@ -18,8 +17,10 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, Request, Response, g, request
 from flask_smorest import Blueprint
+from werkzeug.datastructures import Headers
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared.logs import DirectLogger
 from shared.runtime import ServiceRuntime
 from shared.web import ops
 from shared.web.docs import render_docs
@@ -30,7 +31,7 @@ from shared.web.problems import Problem
 # The blueprint name every service gives its employee pages (see _route_label).
 PAGES_BLUEPRINT = "pages"
 
-access_log = logging.getLogger("bridgeline.access")
+access_log = DirectLogger("bridgeline.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -107,7 +108,7 @@ def _install_request_hooks(app: Flask, metrics: HttpMetrics,
         req: Request = request._get_current_object()  # type: ignore[attr-defined]
         ctx = g._get_current_object()
         ctx.started = time.perf_counter()
-        incoming = req.headers.get("X-Request-Id", "")
+        incoming = req.environ.get("HTTP_X_REQUEST_ID", "")  # the header, as WSGI has it
         ctx.request_id = incoming if REQUEST_ID.match(incoming) else _new_request_id()
         # NUL cannot be stored by PostgreSQL: refuse it before any query sees it. Employee
         # pages check their tokens' shape themselves and answer with their own 404 page.
@@ -134,14 +135,28 @@ def _install_request_hooks(app: Flask, metrics: HttpMetrics,
         elapsed = now - getattr(ctx, "started", now)
         principal = getattr(ctx, "principal", None)
         request_id = getattr(ctx, "request_id", None)
-        headers = response.headers
-        headers["X-Request-Id"] = request_id or ""
-        headers.setdefault("Cache-Control", "no-store")
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
+        _stamp_headers(response.headers, request_id or "")
         metrics.observe(req.method, route, response.status_code, elapsed)
-        access_log.info("request", extra={"fields": {
+        access_log.info("request", {
             "request_id": request_id, "method": req.method, "route": route,
             "status": response.status_code, "duration_ms": round(elapsed * 1000, 2),
-            "client_id": principal.client_id if principal else None}})
+            "client_id": principal.client_id if principal else None})
         return response
+
+
+# Headers on every response: (name, value, whether it replaces one the view set).
+_EVERY_RESPONSE = (("Cache-Control", "no-store", False),
+                   ("X-Content-Type-Options", "nosniff", True),
+                   ("Referrer-Policy", "no-referrer", True))
+
+
+def _stamp_headers(headers: Headers, request_id: str) -> None:
+    """The request id and the headers every response carries, after one look at those
+    the view set (werkzeug's `set` searches them each time, and `setdefault` raises and
+    catches a KeyError for a header that is missing, the usual case)."""
+    present = {name.lower() for name, _ in headers}
+    for name, value, replaces in (("X-Request-Id", request_id, True), *_EVERY_RESPONSE):
+        if name.lower() not in present:
+            headers.add(name, value)
+        elif replaces:
+            headers.set(name, value)

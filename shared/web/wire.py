@@ -9,18 +9,36 @@ such view needs a test that its body is exactly what the schema dumps
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
 import marshmallow as ma
 from flask import current_app
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.sansio.response import Response
 
 
 def wire_json(body: Any, status: int = 200) -> Response:
-    response = current_app.json.response(body)
-    response.status_code = status
-    return response
+    """`body` as the app's JSON provider writes a response (`jsonify`), with an encoder
+    made once per app rather than one per response."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    provider = app.json
+    if not isinstance(provider, DefaultJSONProvider) or provider.compact is False \
+            or (provider.compact is None and app.debug):  # indented, or not Flask's own
+        response = provider.response(body)
+        response.status_code = status
+        return response
+    encoder = app.extensions.get(_WIRE_ENCODER)
+    if encoder is None:
+        encoder = app.extensions[_WIRE_ENCODER] = json.JSONEncoder(
+            default=provider.default, ensure_ascii=provider.ensure_ascii,
+            sort_keys=provider.sort_keys, separators=(",", ":"))
+    return app.response_class(
+        f"{encoder.encode(body)}\n", status=status, mimetype=provider.mimetype)
+
+
+_WIRE_ENCODER = "bridgeline.wire_json"
 
 
 def iso(value: date | datetime | None) -> str | None:
