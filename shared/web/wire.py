@@ -21,7 +21,8 @@ from werkzeug.sansio.response import Response
 
 def wire_json(body: Any, status: int = 200) -> Response:
     """`body` as the app's JSON provider writes a response (`jsonify`), with an encoder
-    made once per app rather than one per response."""
+    made once per app rather than one per response (from the provider's settings when
+    first used: set them before the app serves)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     provider = app.json
     if not isinstance(provider, DefaultJSONProvider) or provider.compact is False \
