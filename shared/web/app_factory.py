@@ -32,7 +32,7 @@ from shared.web.problems import Problem
 PAGES_BLUEPRINT = "pages"
 
 access_log = DirectLogger("bridgeline.access")
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,128}")  # the whole value (fullmatch)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -109,7 +109,7 @@ def _install_request_hooks(app: Flask, metrics: HttpMetrics,
         ctx = g._get_current_object()
         ctx.started = time.perf_counter()
         incoming = req.environ.get("HTTP_X_REQUEST_ID", "")  # the header, as WSGI has it
-        ctx.request_id = incoming if REQUEST_ID.match(incoming) else _new_request_id()
+        ctx.request_id = incoming if REQUEST_ID.fullmatch(incoming) else _new_request_id()
         # NUL cannot be stored by PostgreSQL: refuse it before any query sees it. Employee
         # pages check their tokens' shape themselves and answer with their own 404 page.
         if req.blueprint != PAGES_BLUEPRINT and (

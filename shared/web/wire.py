@@ -21,20 +21,21 @@ from werkzeug.sansio.response import Response
 
 def wire_json(body: Any, status: int = 200) -> Response:
     """`body` as the app's JSON provider writes a response (`jsonify`), with an encoder
-    made once per app rather than one per response (from the provider's settings when
-    first used: set them before the app serves)."""
+    made once per provider rather than one per response (from the provider's settings
+    when first used: set them before the app serves). A provider of another class, which
+    may write JSON its own way, writes the response itself, as do indented ones."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     provider = app.json
-    if not isinstance(provider, DefaultJSONProvider) or provider.compact is False \
-            or (provider.compact is None and app.debug):  # indented, or not Flask's own
+    if type(provider) is not DefaultJSONProvider or provider.compact is False \
+            or (provider.compact is None and app.debug):
         response = provider.response(body)
         response.status_code = status
         return response
-    encoder = app.extensions.get(_WIRE_ENCODER)
-    if encoder is None:
-        encoder = app.extensions[_WIRE_ENCODER] = json.JSONEncoder(
-            default=provider.default, ensure_ascii=provider.ensure_ascii,
-            sort_keys=provider.sort_keys, separators=(",", ":"))
+    made_for, encoder = app.extensions.get(_WIRE_ENCODER, (None, None))
+    if made_for is not provider:  # first use, or `app.json` was replaced
+        encoder = json.JSONEncoder(default=provider.default, ensure_ascii=provider.ensure_ascii,
+                                   sort_keys=provider.sort_keys, separators=(",", ":"))
+        app.extensions[_WIRE_ENCODER] = (provider, encoder)
     return app.response_class(
         f"{encoder.encode(body)}\n", status=status, mimetype=provider.mimetype)
 

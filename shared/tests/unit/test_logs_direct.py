@@ -6,14 +6,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from shared.logs import BatchingStreamHandler, DirectLogger, JsonFormatter
 
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00")
 FIELDS = {"request_id": "req-12345678", "method": "GET", "route": "/v1/referrals/<id>",
           "status": 200, "duration_ms": 1.25, "client_id": None}
 
@@ -48,8 +51,13 @@ def test_the_direct_line_is_the_line_logging_writes_and_skips_the_log_record(mon
         direct.info("request", FIELDS)
         logging.getLogger().handlers[0].flush()
     via_logging, via_direct = lines(stream)
+    assert all(TIMESTAMP.fullmatch(json.loads(raw)["ts"])
+               for raw in stream.getvalue().splitlines())
     assert list(via_direct) == list(via_logging)  # same keys, same order
-    assert via_direct.pop("ts")[:16] == via_logging.pop("ts")[:16]
+    stamps = [datetime.fromisoformat(entry.pop("ts")) for entry in (via_direct, via_logging)]
+    assert all(TIMESTAMP.fullmatch(stamp.isoformat(timespec="milliseconds"))
+               and stamp.utcoffset() == timedelta(0) for stamp in stamps)
+    assert abs(stamps[0] - stamps[1]) < timedelta(seconds=1)
     assert via_direct == via_logging == {"level": "info", "service": "referral",
                                          "logger": "bridgeline.test.direct",
                                          "msg": "request", **FIELDS}
@@ -81,21 +89,33 @@ def _add_handler_on_the_way(logger: logging.Logger, seen: list[str]) -> Callable
 
 
 def _filter_on_the_logger(logger: logging.Logger, seen: list[str]) -> Callable[[], None]:
-    def note(record: logging.LogRecord) -> bool:
-        seen.append(record.getMessage())
-        return True
-    logger.addFilter(note)
-    return lambda: logger.removeFilter(note)
+    return _noting_filter(logger, seen)
 
 
 def _filter_on_the_handler(logger: logging.Logger, seen: list[str]) -> Callable[[], None]:
-    handler = logging.getLogger().handlers[0]
+    return _noting_filter(logging.getLogger().handlers[0], seen)
 
+
+def _hooked_call_handlers(logger: logging.Logger, seen: list[str]) -> Callable[[], None]:
+    """As error-reporting SDKs hook logging: on the class, to see every record."""
+    original = logging.Logger.callHandlers
+
+    def call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+        seen.append(record.getMessage())
+        original(self, record)
+    logging.Logger.callHandlers = call_handlers  # type: ignore[method-assign]
+
+    def undo() -> None:
+        logging.Logger.callHandlers = original  # type: ignore[method-assign]
+    return undo
+
+
+def _noting_filter(target: logging.Filterer, seen: list[str]) -> Callable[[], None]:
     def note(record: logging.LogRecord) -> bool:
         seen.append(record.getMessage())
         return True
-    handler.addFilter(note)
-    return lambda: handler.removeFilter(note)
+    target.addFilter(note)
+    return lambda: target.removeFilter(note)
 
 
 def _another_record_factory(logger: logging.Logger, seen: list[str]) -> Callable[[], None]:
@@ -144,9 +164,10 @@ class _Recording(logging.Handler):
 @pytest.mark.parametrize("configure", [
     _add_root_handler, _add_handler_on_the_way, _filter_on_the_logger,
     _filter_on_the_handler, _another_record_factory, _propagation_off, _another_formatter,
+    _hooked_call_handlers,
 ])
-def test_any_other_configuration_sends_the_line_through_logging(configure):
-    with as_configured("bridgeline.test.direct.access") as (direct, _):
+def test_any_other_configuration_sends_the_line_through_logging(configure, monkeypatch):
+    with as_configured("bridgeline.test.direct.access") as (direct, stream):
         seen: list[str] = []
         undo = configure(direct.logger, seen)
         try:
@@ -154,9 +175,10 @@ def test_any_other_configuration_sends_the_line_through_logging(configure):
         finally:
             undo()
         assert seen == ["request"]
-        seen.clear()
-        direct.info("request", FIELDS)  # back as configured: direct again
-        assert seen == []
+        monkeypatch.setattr(direct.logger, "makeRecord", _fail)
+        direct.info("request", FIELDS)  # back as configured: direct again, no record
+        logging.getLogger().handlers[0].flush()
+        assert [e["msg"] for e in lines(stream)][-1:] == ["request"]
 
 
 @pytest.mark.parametrize("silence", ["logger level", "root level", "disable", "disabled"])
@@ -191,3 +213,57 @@ def test_a_field_that_cannot_be_written_never_raises_into_the_caller(capsys):
         logging.getLogger().handlers[0].flush()
         assert [e["msg"] for e in lines(stream)] == ["request"]
     assert "RuntimeError" in capsys.readouterr().err  # reported as logging reports it
+
+
+@pytest.mark.parametrize("where", ["root", "parent"])
+def test_a_filter_on_an_ancestor_sends_the_line_through_logging(where, monkeypatch):
+    """`logging` itself applies only the logger's own filters to its records; the direct
+    path is just as careful with anything added on the way."""
+    with as_configured("bridgeline.test.direct.access") as (direct, _):
+        made: list[str] = []
+        make_record = direct.logger.makeRecord
+
+        def noting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make_record(*args, **kwargs)
+            made.append(record.getMessage())
+            return record
+        monkeypatch.setattr(direct.logger, "makeRecord", noting)
+        ancestor = logging.getLogger() if where == "root" else logging.getLogger(
+            direct.logger.name.rpartition(".")[0])
+        undo = _noting_filter(ancestor, [])
+        try:
+            direct.info("request", FIELDS)
+        finally:
+            undo()
+        assert made == ["request"]
+        direct.info("request", FIELDS)
+        assert made == ["request"]  # direct again
+
+
+def test_a_logger_of_another_class_gets_its_lines_through_logging():
+    seen: list[str] = []
+
+    class Noting(logging.Logger):
+        def handle(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+            super().handle(record)
+
+    original = logging.getLoggerClass()
+    logging.setLoggerClass(Noting)
+    try:
+        name = "bridgeline.test.direct.other_class"
+        with as_configured(name) as (direct, _):
+            direct.info("request", FIELDS)
+    finally:
+        logging.setLoggerClass(original)
+        logging.Logger.manager.loggerDict.pop(name, None)
+    assert seen == ["request"]
+
+
+def test_a_handler_above_info_gets_no_direct_line():
+    with as_configured() as (direct, stream):
+        handler = logging.getLogger().handlers[0]
+        handler.setLevel(logging.WARNING)
+        direct.info("request", FIELDS)
+        handler.flush()
+        assert stream.getvalue() == ""

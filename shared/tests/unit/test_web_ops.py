@@ -94,6 +94,9 @@ def test_request_ids_are_echoed_when_sane_and_replaced_when_not(platform):
         "X-Request-Id"] == "abc-123_XYZ.9"
     replaced = client.get("/healthz", headers={"X-Request-Id": "<script>"}).headers["X-Request-Id"]
     assert replaced != "<script>" and len(replaced) == 32
+    # `$` would have let a trailing newline through, and setting the header then fails
+    newline = client.get("/healthz", environ_overrides={"HTTP_X_REQUEST_ID": "abc-123_XYZ.9\n"})
+    assert newline.status_code == 200 and len(newline.headers["X-Request-Id"]) == 32
 
 
 def test_api_responses_are_not_cached_or_sniffed(platform):
@@ -109,7 +112,7 @@ def test_generated_request_ids_are_distinct_even_across_forked_workers():
     from shared.web.app_factory import REQUEST_ID, _new_request_id
 
     ids = {_new_request_id() for _ in range(1000)}
-    assert len(ids) == 1000 and all(REQUEST_ID.match(i) and len(i) == 32 for i in ids)
+    assert len(ids) == 1000 and all(REQUEST_ID.fullmatch(i) and len(i) == 32 for i in ids)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # a gunicorn worker is a fork of its master
