@@ -51,7 +51,10 @@ relays have published the outbox, then runs VACUUM ANALYZE on every database (wh
 autovacuum does in production; the PostgreSQL here runs with it off), so each
 measurement starts from a quiet system. "cpu ms
 /req" is the CPU time of the server's gunicorn worker processes per request (what the
-ratio mostly comes down to on this 2-core machine). Every response must be 2xx.
+ratio mostly comes down to on this 2-core machine); "switches/req" their threads'
+context switches per request, voluntary and not (under gthread each blocking call, such
+as a database round trip, hands the GIL between threads, and the switches around it
+cost more CPU than most of the request's Python). Every response must be 2xx.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class Case:
     subject_on_baseline: bool = False  # the subject is an endpoint of the baseline app
     rps: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
     cpu: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
+    switches: dict[str, list[float]] = field(
+        default_factory=lambda: {"baseline": [], "subject": []})
 
 
 def referral_body(provider: str, unique: str) -> dict[str, object]:
@@ -131,16 +136,35 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pids: list[int]) -> int:
+    """Context switches so far, voluntary and not, of every thread of these processes
+    (most of a small request's CPU under gthread is spent around them: each blocking
+    call hands the GIL to another thread)."""
+    total = 0
+    for pid in pids:
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            try:
+                text = status.read_text()
+            except OSError:
+                continue  # a thread that ended meanwhile
+            total += sum(int(line.split()[1]) for line in text.splitlines()
+                         if line.endswith("ctxt_switches", 0, line.find(":")))
+    return total
+
+
 def measured(url: str, templates: list[Template], seconds: float,
-             workers: Callable[[], list[int]]) -> tuple[LoadResult, float]:
+             workers: Callable[[], list[int]]) -> tuple[LoadResult, float, float]:
+    """The load's result, and the worker processes' CPU seconds and context switches per
+    request."""
     pids = workers()
-    before = cpu_seconds(pids)
+    before, switched = cpu_seconds(pids), context_switches(pids)
     result = load(url, templates, seconds=seconds)
-    cpu = cpu_seconds(pids) - before
+    cpu, switched = cpu_seconds(pids) - before, context_switches(pids) - switched
     if result.bad:
         raise SystemExit(f"{result.bad} failed responses from {url} ({templates[0].method} "
                          f"{templates[0].path}); see the logs")
-    return result, cpu / max(result.requests, 1)
+    requests_done = max(result.requests, 1)
+    return result, cpu / requests_done, switched / requests_done
 
 
 def run_rounds(stack: Stack, base: Baseline, cases: list[Case], rounds: int,
@@ -171,9 +195,11 @@ def run_rounds(stack: Stack, base: Baseline, cases: list[Case], rounds: int,
                 paused = (nullcontext() if side == "baseline" or case.pipeline_running
                           else stack.background_paused())
                 with paused:
-                    result, cpu = measured(url, getattr(case, side), seconds, workers)
+                    result, cpu, switches = measured(url, getattr(case, side), seconds,
+                                                     workers)
                 case.rps[side].append(result.rps)
                 case.cpu[side].append(cpu)
+                case.switches[side].append(switches)
                 if stack.process is not None and stack.process.poll() is not None:
                     raise SystemExit(f"`bridgeline up` exited; see {stack.log}")
                 if case.name.startswith("post"):
@@ -191,8 +217,9 @@ def report(cases: list[Case], settings: dict[str, object]) -> tuple[list[str], l
         f"{settings['seconds']} s per measurement; medians over the rounds",
         "",
         "| case | baseline req/s | subject req/s | ratio | ratio range | "
-        "cpu ms/req baseline | cpu ms/req subject | aim |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "cpu ms/req baseline | cpu ms/req subject | switches/req baseline | "
+        "switches/req subject | aim |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     summary = []
     for case in cases:
@@ -208,7 +235,9 @@ def report(cases: list[Case], settings: dict[str, object]) -> tuple[list[str], l
             f"| {LABELS[case.name]} | {base:.0f} | {subject:.0f} | {ratio:.2f}x | "
             f"{min(per_round):.2f}-{max(per_round):.2f}x | "
             f"{statistics.median(case.cpu['baseline']) * 1000:.2f} | "
-            f"{statistics.median(case.cpu['subject']) * 1000:.2f} | {verdict} |")
+            f"{statistics.median(case.cpu['subject']) * 1000:.2f} | "
+            f"{statistics.median(case.switches['baseline']):.1f} | "
+            f"{statistics.median(case.switches['subject']):.1f} | {verdict} |")
         summary.append(f"{LABELS[case.name]} {subject:.0f} req/s = {ratio:.2f}x bare Flask "
                        f"({base:.0f} req/s)")
     return lines, ["http throughput: " + "; ".join(summary)]
