@@ -76,7 +76,15 @@ from pathlib import Path
 import requests
 from load import CONNECTIONS, LoadResult, Template, generator, load
 from results_file import write_results
-from stack import Baseline, Parties, Stack, children, gunicorn_settings
+from stack import (
+    Baseline,
+    Parties,
+    Stack,
+    children,
+    context_switches,
+    cpu_seconds,
+    gunicorn_settings,
+)
 
 AIMS = {"get": 0.5, "post": 0.25}
 LABELS = {"floor": "floor: bare Flask + one PostgreSQL read",
@@ -122,34 +130,6 @@ def build_cases(parties: Parties, referral_id: str) -> list[Case]:
         Case("post_idem", [post_idem], [bare_post]),
         Case("post_live", [post], [bare_post], pipeline_running=True),
     ]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def context_switches(pids: list[int]) -> int:
-    """Context switches so far, voluntary and not, of every thread of these processes
-    (most of a small request's CPU under gthread is spent around them: each blocking
-    call hands the GIL to another thread)."""
-    total = 0
-    for pid in pids:
-        for status in Path(f"/proc/{pid}/task").glob("*/status"):
-            try:
-                text = status.read_text()
-            except OSError:
-                continue  # a thread that ended meanwhile
-            total += sum(int(line.split()[1]) for line in text.splitlines()
-                         if line.endswith("ctxt_switches", 0, line.find(":")))
-    return total
 
 
 def measured(url: str, templates: list[Template], seconds: float,
