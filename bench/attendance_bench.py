@@ -49,7 +49,6 @@ import io
 import json
 import os
 import pstats
-import socket
 import subprocess
 import sys
 import tempfile
@@ -75,6 +74,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from stack import free_port, gunicorn_argv
 from standardwebhooks.webhooks import Webhook
 
 from attestation.adapters.orm import attendance_records
@@ -304,17 +304,10 @@ def in_process(w: World) -> tuple[Post, Callable[[], None]]:
     return post, lambda: None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def under_gunicorn(w: World, log: Path) -> tuple[Post, Callable[[], None]]:
+    """One gunicorn worker, with the settings `bridgeline up` gives a service."""
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-               "--workers", "1", "--threads", "4", "--worker-class", "gthread",
-               "--no-control-socket", f"{SERVICE}.app:create_app()"]
+    command = [*gunicorn_argv(1), "--bind", f"127.0.0.1:{port}", f"{SERVICE}.app:create_app()"]
     with log.open("wb") as out:
         web = subprocess.Popen(command, env={**os.environ, **w.env},
                                stdout=out, stderr=subprocess.STDOUT)

@@ -4,6 +4,7 @@ same way and driven by the same load generator in the same run (not a test).
     .venv/bin/python bench/http_bench.py              # 5 rounds of 5 s per measurement
     .venv/bin/python bench/http_bench.py --quick      # 1 round of 1 s (the smoke run)
     .venv/bin/python bench/http_bench.py --profile    # + py-spy of the referral worker
+    .venv/bin/python bench/http_bench.py --web-threads 4   # other gunicorn settings, both sides
 
 What runs: the whole system as `bridgeline up` starts it (three services under gunicorn
 with their workers: relays, consumers, webhook deliverers) on fresh PostgreSQL databases
@@ -77,6 +78,7 @@ import requests
 from load import CONNECTIONS, LoadResult, Template, generator, load
 from results_file import write_results
 from stack import (
+    DEFAULT_WEB_THREADS,
     Baseline,
     Parties,
     Stack,
@@ -287,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=int(os.environ.get("WEB_CONCURRENCY", 1)),
                         help="gunicorn workers per service, as `bridgeline up` "
                              "(WEB_CONCURRENCY or 1)")
+    parser.add_argument("--web-threads", type=int,
+                        default=int(os.environ.get("WEB_THREADS", DEFAULT_WEB_THREADS)),
+                        help="threads per gunicorn worker, as `bridgeline up` "
+                             f"(WEB_THREADS or {DEFAULT_WEB_THREADS})")
     parser.add_argument("--only", nargs="+", choices=sorted(LABELS), metavar="CASE",
                         help=f"measure only these cases ({', '.join(LABELS)})")
     parser.add_argument("--profile", action="store_true",
@@ -303,15 +309,16 @@ def main(argv: list[str] | None = None) -> int:
     settings: dict[str, object] = {
         "load generator": generator() + ("" if generator() == "wrk" else
                                          " (wrk not installed: Python threaded client)"),
-        "gunicorn": gunicorn_settings(args.web_workers),
+        "gunicorn": gunicorn_settings(args.web_workers, args.web_threads),
         "connections": CONNECTIONS, "rounds": rounds, "seconds": seconds,
         "database": "postgresql (fresh databases); VACUUM ANALYZE after each POST round",
         "services": "`bridgeline up`, all three services; their background workers paused "
         "(SIGSTOP) while the subject is measured, except in the last row",
     }
     with tempfile.TemporaryDirectory() as tmp, \
-            Stack(args.server, Path(tmp), args.web_workers) as stack, \
-            Baseline(Path(tmp), args.web_workers,
+            Stack(args.server, Path(tmp), args.web_workers,
+                  web_threads=args.web_threads) as stack, \
+            Baseline(Path(tmp), args.web_workers, web_threads=args.web_threads,
                      database_url=stack.database_url("referral")) as base:
         parties = stack.parties(specialist=False)
         created = requests.post(

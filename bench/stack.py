@@ -4,9 +4,9 @@ databases and a uniquely named exchange, torn down afterwards; and the bare Flas
 baseline (`bench/baseline_app.py`) under the very gunicorn argv `bridgeline up` gives a
 service.
 
-    with Stack(server, tmp, web_workers=1) as stack:      # databases, keys, `bridgeline up`
+    with Stack(server, tmp, web_workers=1, web_threads=4) as stack:  # `bridgeline up`
         parties = stack.parties()                          # employer, provider, hr token
-        with Baseline(web_workers=1) as base: ...          # the bare app, same gunicorn
+        with Baseline(tmp, web_workers=1, web_threads=4) as base: ...  # same gunicorn
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from shared.db import make_engine
 from shared.messaging.tables import outbox
 from shared.messaging.topology import Topology
 from shared.services import SERVICE_NAMES
-from shared.supervisor import service_commands
+from shared.supervisor import DEFAULT_WEB_THREADS, service_commands
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -72,18 +72,18 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
             process.wait(10)
 
 
-def gunicorn_argv(web_workers: int) -> list[str]:
+def gunicorn_argv(web_workers: int, web_threads: int = DEFAULT_WEB_THREADS) -> list[str]:
     """The gunicorn command line `bridgeline up` runs a service with (worker class,
     workers, threads, timeouts), minus the bind address and the app."""
-    web = service_commands(SERVICE_NAMES[0], web_workers)[0]
+    web = service_commands(SERVICE_NAMES[0], web_workers, web_threads)[0]
     argv = list(web[:-1])  # the last argument is the app
     at = argv.index("--bind")
     del argv[at:at + 2]
     return argv
 
 
-def gunicorn_settings(web_workers: int) -> str:
-    argv = gunicorn_argv(web_workers)
+def gunicorn_settings(web_workers: int, web_threads: int = DEFAULT_WEB_THREADS) -> str:
+    argv = gunicorn_argv(web_workers, web_threads)
     return " ".join(argv[argv.index("gunicorn") + 1:])
 
 
@@ -99,7 +99,8 @@ class Stack:
     """`bridgeline up` on fresh databases `<prefix>_{directory,referral,...}`."""
 
     def __init__(self, server: str, tmp: Path, web_workers: int = 1,
-                 amqp_url: str | None = None) -> None:
+                 amqp_url: str | None = None,
+                 web_threads: int = DEFAULT_WEB_THREADS) -> None:
         run = uuid.uuid4().hex[:8]
         self.server = server.rstrip("/")
         self.prefix = f"bl_bench_http_{run}"
@@ -111,6 +112,7 @@ class Stack:
         self.env = {**os.environ, "BRIDGELINE_VAR_DIR": str(tmp / "var"),
                     "DATABASE_URL": f"{self.server}/{self.prefix}", "AMQP_URL": self.amqp_url,
                     "BRIDGELINE_EXCHANGE": self.exchange, "WEB_CONCURRENCY": str(web_workers),
+                    "WEB_THREADS": str(web_threads),
                     **{f"{n.upper()}_PORT": str(p) for n, p in self.ports.items()}}
         for name in ("LOG_LEVEL", "AUTH_CACHE_SECONDS", *(f"{n.upper()}_DATABASE_URL" for n in
                                                          ("directory", *SERVICE_NAMES))):
@@ -283,13 +285,14 @@ class Baseline:
     """`bench/baseline_app.py` under the services' gunicorn settings, on its own port."""
 
     def __init__(self, tmp: Path, web_workers: int = 1,
-                 database_url: str | None = None) -> None:
+                 database_url: str | None = None,
+                 web_threads: int = DEFAULT_WEB_THREADS) -> None:
         self.port = free_port()
         self.env = {**os.environ}
         if database_url:
             self.env["BASELINE_DATABASE_URL"] = database_url
         self.log = tmp / "baseline.log"
-        self.argv = [*gunicorn_argv(web_workers), "--bind", f"127.0.0.1:{self.port}",
+        self.argv = [*gunicorn_argv(web_workers, web_threads), "--bind", f"127.0.0.1:{self.port}",
                      "--pythonpath", str(BENCH), "baseline_app:create_app()"]
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -8,7 +8,6 @@ supervisor (see docker-compose.yml and deploy/).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -22,10 +21,14 @@ from shared.services import SERVICE_NAMES
 GRACE_SECONDS = 15.0
 
 
-def service_commands(service: str, workers: int) -> list[list[str]]:
+DEFAULT_WEB_THREADS = 2
+
+
+def service_commands(service: str, workers: int,
+                     threads: int = DEFAULT_WEB_THREADS) -> list[list[str]]:
     settings = Settings.from_env(service)
     web = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{settings.port}",
-           "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
+           "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
            "--graceful-timeout", "10",
            # three gunicorns on one host would fight over the default control socket
            "--no-control-socket", f"{service}.app:create_app()"]
@@ -46,9 +49,13 @@ def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 @click.command()
-@click.option("--web-workers", default=lambda: int(os.environ.get("WEB_CONCURRENCY", 1)),
-              show_default="WEB_CONCURRENCY or 1", type=int)
-def up(web_workers: int) -> None:
+@click.option("--web-workers", envvar="WEB_CONCURRENCY", default=1, show_default=True,
+              type=click.IntRange(min=1), help="gunicorn worker processes per service "
+              "(or WEB_CONCURRENCY)")
+@click.option("--web-threads", envvar="WEB_THREADS", default=DEFAULT_WEB_THREADS,
+              show_default=True, type=click.IntRange(min=1),
+              help="threads per gunicorn worker (or WEB_THREADS)")
+def up(web_workers: int, web_threads: int) -> None:
     """Run the three services and their workers until Ctrl-C."""
     stopping = False
 
@@ -59,7 +66,8 @@ def up(web_workers: int) -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     processes = [subprocess.Popen(cmd, start_new_session=True)  # noqa: S603 - our own argv
-                 for service in SERVICE_NAMES for cmd in service_commands(service, web_workers)]
+                 for service in SERVICE_NAMES
+                 for cmd in service_commands(service, web_workers, web_threads)]
     for service in SERVICE_NAMES:
         click.echo(f"{service}: http://127.0.0.1:{Settings.from_env(service).port}", err=True)
     while not stopping:

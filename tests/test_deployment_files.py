@@ -4,6 +4,8 @@ from pathlib import Path
 
 import yaml
 
+from shared.supervisor import service_commands
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = {"referral": 8081, "accommodation": 8082, "attestation": 8083}
 
@@ -34,6 +36,21 @@ def test_each_service_runs_under_gunicorn_with_a_worker_after_migrations():
         for env_file in web["env_file"]:
             assert (ROOT / env_file).is_file(), env_file
     assert services["migrate"]["command"] == ["bridgeline", "db", "upgrade"]
+
+
+def _option(argv, name):
+    return argv[argv.index(name) + 1]
+
+
+def test_compose_runs_gunicorn_as_bridgeline_up_does():
+    """Worker class and threads per worker: the containers run what the benchmarks and
+    `make run` measured (`bridgeline up`'s defaults)."""
+    services = compose()["services"]
+    for name in SERVICES:
+        up = service_commands(name, 1)[0]
+        command = services[name]["command"]
+        for option in ("--worker-class", "--threads", "--graceful-timeout"):
+            assert _option(command, option) == _option(up, option), (name, option)
 
 
 def test_env_files_switch_to_postgres_and_production():
