@@ -84,8 +84,10 @@ from stack import (
     Stack,
     children,
     context_switches,
+    count_setting,
     cpu_seconds,
     gunicorn_settings,
+    positive_int,
 )
 
 AIMS = {"get": 0.5, "post": 0.25}
@@ -285,12 +287,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="1 round of 1 s, no warm-up; writes nothing")
     parser.add_argument("--rounds", type=int, help="default 5 (1 with --quick)")
     parser.add_argument("--seconds", type=float, help="per measurement; default 5 (1 quick)")
-    parser.add_argument("--web-workers", type=int,
-                        default=int(os.environ.get("WEB_CONCURRENCY", 1)),
+    parser.add_argument("--web-workers", type=positive_int,
+                        default=count_setting("WEB_CONCURRENCY", 1),
                         help="gunicorn workers per service, as `bridgeline up` "
                              "(WEB_CONCURRENCY or 1)")
-    parser.add_argument("--web-threads", type=int,
-                        default=int(os.environ.get("WEB_THREADS", DEFAULT_WEB_THREADS)),
+    parser.add_argument("--web-threads", type=positive_int,
+                        default=count_setting("WEB_THREADS", DEFAULT_WEB_THREADS),
                         help="threads per gunicorn worker, as `bridgeline up` "
                              f"(WEB_THREADS or {DEFAULT_WEB_THREADS})")
     parser.add_argument("--only", nargs="+", choices=sorted(LABELS), metavar="CASE",

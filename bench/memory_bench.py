@@ -42,7 +42,16 @@ from pathlib import Path
 import requests
 from load import CONNECTIONS, Template, generator, load
 from results_file import write_results
-from stack import Parties, ProcessInfo, Stack, pss_kib, rss_kib
+from stack import (
+    DEFAULT_WEB_THREADS,
+    Parties,
+    ProcessInfo,
+    Stack,
+    count_setting,
+    positive_int,
+    pss_kib,
+    rss_kib,
+)
 
 AIM_MB = 120.0
 GROWTH_TOLERANCE_KIB = 2048
@@ -175,17 +184,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="per service and batch; default 10000 (200 quick)")
     parser.add_argument("--batches", type=int, default=2,
                         help="batches of --requests per service (default 2)")
-    parser.add_argument("--web-workers", type=int,
-                        default=int(os.environ.get("WEB_CONCURRENCY", 1)),
+    parser.add_argument("--web-workers", type=positive_int,
+                        default=count_setting("WEB_CONCURRENCY", 1),
                         help="gunicorn workers per service, as `bridgeline up` "
                              "(WEB_CONCURRENCY or 1)")
+    parser.add_argument("--web-threads", type=positive_int,
+                        default=count_setting("WEB_THREADS", DEFAULT_WEB_THREADS),
+                        help="threads per gunicorn worker, as `bridgeline up` "
+                             f"(WEB_THREADS or {DEFAULT_WEB_THREADS})")
     parser.add_argument("--server", default=os.environ.get(
         "PG_SERVER_URL", "postgresql://postgres@127.0.0.1:5432"),
         help="PostgreSQL server URL without a database; fresh databases are made there")
     args = parser.parse_args(argv)
     count = args.requests or (200 if args.quick else 10_000)
     with tempfile.TemporaryDirectory() as tmp, \
-            Stack(args.server, Path(tmp), args.web_workers) as stack:
+            Stack(args.server, Path(tmp), args.web_workers,
+                  web_threads=args.web_threads) as stack:
         processes = stack.processes()
         snaps = [snapshot(processes)]
         mix = request_mix(stack, stack.parties())
@@ -204,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             "requests": f"{count:,} per service per batch, {CONNECTIONS} connections, "
                         f"{generator()}",
             "gunicorn workers per service": args.web_workers,
+            "gunicorn threads per worker": args.web_threads,
             "database": "postgresql (fresh databases)",
             "request rate (req/s, per batch)": "; ".join(
                 f"{s} " + " / ".join(f"{r[s]:.0f}" for r in rates) for s in SERVICES),

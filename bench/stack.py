@@ -11,6 +11,7 @@ service.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -38,6 +39,24 @@ from shared.supervisor import DEFAULT_WEB_THREADS, service_commands
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 START_TIMEOUT = 90.0
+
+
+def count_setting(name: str, default: int) -> int:
+    """A gunicorn count from the environment, as `bridgeline up` reads it: unset or empty
+    is the default; anything but a whole number of at least 1 stops the bench."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name}={raw!r}: give a whole number of at least 1")
+    return int(raw)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 def free_port() -> int:

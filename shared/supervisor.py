@@ -21,7 +21,10 @@ from shared.services import SERVICE_NAMES
 GRACE_SECONDS = 15.0
 
 
-DEFAULT_WEB_THREADS = 2
+DEFAULT_WEB_THREADS = 4
+# SQLAlchemy's default pool: 5 connections kept, 10 more on demand. More threads than
+# that would wait (up to 30 s) for a connection instead of serving.
+MAX_WEB_THREADS = 15
 
 
 def service_commands(service: str, workers: int,
@@ -49,12 +52,14 @@ def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 @click.command()
-@click.option("--web-workers", envvar="WEB_CONCURRENCY", default=1, show_default=True,
-              type=click.IntRange(min=1), help="gunicorn worker processes per service "
-              "(or WEB_CONCURRENCY)")
-@click.option("--web-threads", envvar="WEB_THREADS", default=DEFAULT_WEB_THREADS,
+@click.option("--web-workers", envvar="WEB_CONCURRENCY", show_envvar=True, default=1,
               show_default=True, type=click.IntRange(min=1),
-              help="threads per gunicorn worker (or WEB_THREADS)")
+              help="gunicorn worker processes per service")
+@click.option("--web-threads", envvar="WEB_THREADS", show_envvar=True,
+              default=DEFAULT_WEB_THREADS, show_default=True,
+              type=click.IntRange(1, MAX_WEB_THREADS),
+              help="threads per gunicorn worker (a thread holds a database connection of "
+              f"each pool while it serves a request; the pools hold {MAX_WEB_THREADS})")
 def up(web_workers: int, web_threads: int) -> None:
     """Run the three services and their workers until Ctrl-C."""
     stopping = False

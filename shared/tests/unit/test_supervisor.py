@@ -39,6 +39,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         return _Exited(argv, **kwargs)
 
     monkeypatch.setattr(supervisor.subprocess, "Popen", popen)
+    # `up` handles SIGINT and SIGTERM itself; the test process keeps its own handlers.
+    monkeypatch.setattr(supervisor.signal, "signal", lambda *_: None)
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.delenv("WEB_THREADS", raising=False)
     return argvs
@@ -51,33 +53,33 @@ def _gunicorn_option(argvs: list[list[str]], option: str) -> set[str]:
     return values
 
 
-def test_defaults_are_one_worker_of_two_threads(started: list[list[str]]) -> None:
+def test_defaults_are_one_worker_of_four_threads(started: list[list[str]]) -> None:
     result = CliRunner().invoke(supervisor.up, [])
     assert result.exit_code == 0, result.output
     assert _gunicorn_option(started, "--workers") == {"1"}
-    assert _gunicorn_option(started, "--threads") == {"2"}
+    assert _gunicorn_option(started, "--threads") == {"4"}
     assert _gunicorn_option(started, "--worker-class") == {"gthread"}
 
 
 def test_environment_sets_workers_and_threads(started: list[list[str]]) -> None:
     result = CliRunner().invoke(supervisor.up, [],
-                                env={"WEB_CONCURRENCY": "3", "WEB_THREADS": "2"})
+                                env={"WEB_CONCURRENCY": "3", "WEB_THREADS": "5"})
     assert result.exit_code == 0, result.output
     assert _gunicorn_option(started, "--workers") == {"3"}
-    assert _gunicorn_option(started, "--threads") == {"2"}
+    assert _gunicorn_option(started, "--threads") == {"5"}
 
 
 def test_options_win_over_the_environment(started: list[list[str]]) -> None:
     result = CliRunner().invoke(supervisor.up, ["--web-workers", "2", "--web-threads", "8"],
-                                env={"WEB_CONCURRENCY": "3", "WEB_THREADS": "2"})
+                                env={"WEB_CONCURRENCY": "3", "WEB_THREADS": "5"})
     assert result.exit_code == 0, result.output
     assert _gunicorn_option(started, "--workers") == {"2"}
     assert _gunicorn_option(started, "--threads") == {"8"}
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("WEB_THREADS", "0"), ("WEB_THREADS", "many"), ("WEB_CONCURRENCY", "0"),
-    ("WEB_CONCURRENCY", "-1"),
+    ("WEB_THREADS", "0"), ("WEB_THREADS", "many"), ("WEB_THREADS", "16"),
+    ("WEB_CONCURRENCY", "0"), ("WEB_CONCURRENCY", "-1"), ("WEB_CONCURRENCY", "2.0"),
 ])
 def test_a_bad_value_is_refused_before_anything_starts(
         started: list[list[str]], name: str, value: str) -> None:
