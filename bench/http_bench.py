@@ -4,7 +4,7 @@ same way and driven by the same load generator in the same run (not a test).
     .venv/bin/python bench/http_bench.py              # 5 rounds of 5 s per measurement
     .venv/bin/python bench/http_bench.py --quick      # 1 round of 1 s (the smoke run)
     .venv/bin/python bench/http_bench.py --profile    # + py-spy of the referral worker
-    .venv/bin/python bench/http_bench.py --web-threads 4   # other gunicorn settings, both sides
+    .venv/bin/python bench/http_bench.py --web-threads 2   # other gunicorn settings, both sides
 
 What runs: the whole system as `bridgeline up` starts it (three services under gunicorn
 with their workers: relays, consumers, webhook deliverers) on fresh PostgreSQL databases
