@@ -78,16 +78,14 @@ import requests
 from load import CONNECTIONS, LoadResult, Template, generator, load
 from results_file import write_results
 from stack import (
-    DEFAULT_WEB_THREADS,
     Baseline,
     Parties,
     Stack,
+    add_gunicorn_options,
     children,
     context_switches,
-    count_setting,
     cpu_seconds,
     gunicorn_settings,
-    positive_int,
 )
 
 AIMS = {"get": 0.5, "post": 0.25}
@@ -287,14 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="1 round of 1 s, no warm-up; writes nothing")
     parser.add_argument("--rounds", type=int, help="default 5 (1 with --quick)")
     parser.add_argument("--seconds", type=float, help="per measurement; default 5 (1 quick)")
-    parser.add_argument("--web-workers", type=positive_int,
-                        default=count_setting("WEB_CONCURRENCY", 1),
-                        help="gunicorn workers per service, as `bridgeline up` "
-                             "(WEB_CONCURRENCY or 1)")
-    parser.add_argument("--web-threads", type=positive_int,
-                        default=count_setting("WEB_THREADS", DEFAULT_WEB_THREADS),
-                        help="threads per gunicorn worker, as `bridgeline up` "
-                             f"(WEB_THREADS or {DEFAULT_WEB_THREADS})")
+    add_gunicorn_options(parser)
     parser.add_argument("--only", nargs="+", choices=sorted(LABELS), metavar="CASE",
                         help=f"measure only these cases ({', '.join(LABELS)})")
     parser.add_argument("--profile", action="store_true",

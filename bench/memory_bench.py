@@ -43,12 +43,10 @@ import requests
 from load import CONNECTIONS, Template, generator, load
 from results_file import write_results
 from stack import (
-    DEFAULT_WEB_THREADS,
     Parties,
     ProcessInfo,
     Stack,
-    count_setting,
-    positive_int,
+    add_gunicorn_options,
     pss_kib,
     rss_kib,
 )
@@ -184,14 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="per service and batch; default 10000 (200 quick)")
     parser.add_argument("--batches", type=int, default=2,
                         help="batches of --requests per service (default 2)")
-    parser.add_argument("--web-workers", type=positive_int,
-                        default=count_setting("WEB_CONCURRENCY", 1),
-                        help="gunicorn workers per service, as `bridgeline up` "
-                             "(WEB_CONCURRENCY or 1)")
-    parser.add_argument("--web-threads", type=positive_int,
-                        default=count_setting("WEB_THREADS", DEFAULT_WEB_THREADS),
-                        help="threads per gunicorn worker, as `bridgeline up` "
-                             f"(WEB_THREADS or {DEFAULT_WEB_THREADS})")
+    add_gunicorn_options(parser)
     parser.add_argument("--server", default=os.environ.get(
         "PG_SERVER_URL", "postgresql://postgres@127.0.0.1:5432"),
         help="PostgreSQL server URL without a database; fresh databases are made there")

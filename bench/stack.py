@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,29 +34,45 @@ from shared.db import make_engine
 from shared.messaging.tables import outbox
 from shared.messaging.topology import Topology
 from shared.services import SERVICE_NAMES
-from shared.supervisor import DEFAULT_WEB_THREADS, service_commands
+from shared.supervisor import DEFAULT_WEB_THREADS, MAX_WEB_THREADS, service_commands
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 START_TIMEOUT = 90.0
 
 
-def count_setting(name: str, default: int) -> int:
-    """A gunicorn count from the environment, as `bridgeline up` reads it: unset or empty
-    is the default; anything but a whole number of at least 1 stops the bench."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"{name}={raw!r}: give a whole number of at least 1")
-    return int(raw)
+def add_gunicorn_options(parser: argparse.ArgumentParser) -> None:
+    """`--web-workers` and `--web-threads`, from WEB_CONCURRENCY and WEB_THREADS as
+    `bridgeline up` reads them, and held to the same bounds."""
+    parser.add_argument("--web-workers", type=_count(None),
+                        default=_from_env("WEB_CONCURRENCY", 1, _count(None)),
+                        help="gunicorn workers per service, as `bridgeline up` "
+                             "(WEB_CONCURRENCY or 1)")
+    parser.add_argument("--web-threads", type=_count(MAX_WEB_THREADS),
+                        default=_from_env("WEB_THREADS", DEFAULT_WEB_THREADS,
+                                          _count(MAX_WEB_THREADS)),
+                        help="threads per gunicorn worker, as `bridgeline up` "
+                             f"(WEB_THREADS or {DEFAULT_WEB_THREADS})")
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
+def _count(most: int | None) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least 1 (and at most `most`)."""
+    def count(text: str) -> int:
+        value = int(text) if text.strip().isdigit() else 0
+        if value < 1 or (most is not None and value > most):
+            bounds = "of at least 1" if most is None else f"from 1 to {most}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {bounds}")
+        return value
+    return count
+
+
+def _from_env(variable: str, default: int, count: Callable[[str], int]) -> int:
+    """The variable's count; unset or empty, the default; anything else stops the bench."""
+    raw = os.environ.get(variable, "").strip()
+    try:
+        return count(raw) if raw else default
+    except argparse.ArgumentTypeError as error:
+        raise SystemExit(f"{variable}: {error}") from None
 
 
 def free_port() -> int:

@@ -16,15 +16,14 @@ import time
 import click
 
 from shared.config import Settings
+from shared.db import POOL_CONNECTIONS
 from shared.services import SERVICE_NAMES
 
 GRACE_SECONDS = 15.0
 
 
 DEFAULT_WEB_THREADS = 4
-# SQLAlchemy's default pool: 5 connections kept, 10 more on demand. More threads than
-# that would wait (up to 30 s) for a connection instead of serving.
-MAX_WEB_THREADS = 15
+MAX_WEB_THREADS = POOL_CONNECTIONS  # a thread more would wait for a database connection
 
 
 def service_commands(service: str, workers: int,

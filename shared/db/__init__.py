@@ -64,6 +64,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # A pooled connection unused for longer than this is pinged before it is handed out.
 PING_AFTER_IDLE_SECONDS = 1.0
+# How many connections one engine's pool lends at once: SQLAlchemy's QueuePool defaults,
+# 5 kept and 10 more on demand, which `make_engine` keeps. A thread beyond that waits
+# (up to 30 s) for a connection, so it bounds the threads of a web worker.
+POOL_CONNECTIONS = 15
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from shared import supervisor
+from shared.db import POOL_CONNECTIONS, make_engine, single_statements
 from shared.services import SERVICE_NAMES
 
 
@@ -88,3 +89,19 @@ def test_a_bad_value_is_refused_before_anything_starts(
     assert "Invalid value" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert started == []
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1:1/none",
+                                 "sqlite:///unused.db"])
+def test_threads_stop_where_a_pool_runs_out_of_connections(url: str, tmp_path: Any,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """`--web-threads` is bounded by what one engine's pool lends (nothing connects)."""
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine(url)
+    try:
+        for pool in (engine.pool, single_statements(engine).pool):
+            assert pool.size() + pool._max_overflow == POOL_CONNECTIONS  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
+    assert supervisor.MAX_WEB_THREADS == POOL_CONNECTIONS
