@@ -18,8 +18,10 @@ watched if it ever approaches hundreds of millions of values.
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -37,10 +39,13 @@ from shared.crypto.token_format import (
     kid_of,
     parse_token,
 )
+from shared.ids import new_id
 
 # Values that belong to no employee (webhook signing secrets, stored idempotent
 # responses) are encrypted under this subject's key. Never erase it.
 SYSTEM_SUBJECT: Final = "system"
+# New subjects' keys are stored this many at a time, ahead of need (`new_subject`).
+MINT_BATCH: Final = 16
 
 
 class Erased:
@@ -81,7 +86,7 @@ class SubjectKeys(Protocol):
 
     def fetch_or_create(self, subject: str) -> DataKey: ...
 
-    def create(self, subject: str) -> DataKey: ...
+    def create_many(self, subjects: Sequence[str]) -> dict[str, DataKey]: ...
 
     def erase(self, subject: str) -> None: ...
 
@@ -101,6 +106,8 @@ class FieldCipher:
         self.keys = keys
         self.cache: KeyCache[OpenKey | ErasedKey] = KeyCache(
             ttl=cache_ttl, max_entries=cache_size, clock=clock)
+        self._minted: deque[tuple[str, OpenKey]] = deque()
+        self._minting = threading.Lock()
 
     def encrypt(self, plaintext: str, *, subject: str, aad: Aad) -> str:
         """A token for `plaintext`, bound to `subject` and `aad`. Creates the subject's
@@ -138,10 +145,31 @@ class FieldCipher:
             raise DecryptionError("the value was tampered with or belongs elsewhere") from exc
         return plaintext.decode()
 
-    def new_subject_key(self, subject: str) -> None:
-        """Make the data key of a subject just minted (a fresh random id), with one write
-        and no lookup first (`encrypt` would look for a key before creating one)."""
-        self._fill(subject, self.keys.create(subject))
+    def new_subject(self) -> str:
+        """A fresh subject (`sub_…`) for a new person, its data key already stored.
+
+        Keys are stored `MINT_BATCH` at a time, ahead of need, in one statement: a new
+        person costs no round trip to the key store of their own, and a write that
+        depends on their key can go at once. The price: a process that stops leaves up
+        to a batch of keys that nothing was encrypted with (random keys of random ids,
+        counted by `bridgeline keys status`, harmless)."""
+        with self._minting:
+            if not self._minted:
+                fresh = [new_id("sub") for _ in range(MINT_BATCH)]
+                self._minted.extend((subject, _open(data_key)) for subject, data_key
+                                    in self.keys.create_many(fresh).items())
+            subject, key = self._minted.popleft()
+        self.cache.put(subject, key)
+        return subject
+
+    def put_back(self, subject: str) -> None:
+        """Return a subject from `new_subject` that was not needed after all: nothing
+        encrypted with it was stored (the person turned out to have a subject already),
+        so the next new person can have it."""
+        key = self.cache.get(subject)
+        if isinstance(key, OpenKey):
+            with self._minting:
+                self._minted.appendleft((subject, key))
 
     def is_erased(self, subject: str) -> bool:
         """Whether the subject's key was shredded (a new record for the same person then
@@ -168,9 +196,13 @@ class FieldCipher:
         return self._fill(subject, state)
 
     def _fill(self, subject: str, data_key: DataKey) -> OpenKey:
-        key = OpenKey(header_for(data_key.kid), AESGCM(data_key.key))
+        key = _open(data_key)
         self.cache.put(subject, key)
         return key
+
+
+def _open(data_key: DataKey) -> OpenKey:
+    return OpenKey(header_for(data_key.kid), AESGCM(data_key.key))
 
 
 def key_id_of(token: str) -> bytes:

@@ -4,9 +4,11 @@ If the transaction commits, the relay will publish the event (at least once); if
 rolls back, the event never existed. Sensitive fields are encrypted here, before the
 row is written, so neither the table nor the broker ever holds them in plaintext.
 
-A write that one event announces can go with it in a single statement
-(`Outbox.add_with`): on PostgreSQL the write becomes a data-modifying CTE of the outbox
-INSERT, atomic on its own, so the request needs no BEGIN and COMMIT round trips.
+A row that one event announces can go with it in a single statement
+(`Outbox.add_with`): on PostgreSQL the row's INSERT becomes a data-modifying CTE of the
+outbox INSERT, atomic on its own, so the request needs no BEGIN and COMMIT round trips.
+A row to be written only if a lookup finds nothing (`Outbox.add_unless`) takes the
+lookup into the same statement.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, Select, Table, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import Insert
 
 from shared.db.direct import DirectStatement, bound_values, connection_of
 from shared.messaging.envelope import CloudEvent
@@ -52,9 +53,28 @@ class Outbox:
             write.run(target)
             _INSERT.execute(target, row)
         else:
-            write.statement.together.execute(
-                target, {**write.params, **{_PREFIX + key: value for key, value in row.items()}})
+            write.statement.together.execute(target, {**write.params, **_prefixed(row)})
         return str(row["event_id"])
+
+    def add_unless(self, target: Session | Connection, event: CloudEvent,
+                   write: Write) -> dict[str, Any] | None:
+        """Unless the lookup of `write`'s statement (`Announced(..., unless=...)`) finds
+        a row: run `write` and write `event`, atomically, and return None. If it finds
+        one, write nothing and return that row (a dict by column key).
+
+        On PostgreSQL the lookup, the write and the event are one statement (one round
+        trip; all three see the same snapshot). Elsewhere the lookup, then `add_with`,
+        in `target`'s transaction. Neither locks: two callers that both find nothing
+        both write, as with a lookup followed by a write."""
+        guarded = write.statement.unless
+        if guarded is None:
+            raise ValueError("this write has no lookup: build it with Announced(unless=...)")
+        if connection_of(target).dialect.name != "postgresql":
+            found = guarded.lookup.first(target, write.params)
+            if found is None:
+                self.add_with(target, event, write)
+            return found
+        return guarded.together.first(target, {**write.params, **_prefixed(self._row(event))})
 
     def _row(self, event: CloudEvent) -> dict[str, Any]:
         sealed = self.sealer.seal(event)
@@ -67,16 +87,39 @@ class Outbox:
 
 
 class Announced:
-    """A row-writing INSERT that an event announces (`Outbox.add_with`): the statement
-    alone, and (for PostgreSQL) with the outbox row's INSERT, as one statement."""
+    """The INSERT of a row that an event announces (`Outbox.add_with`): alone, and (for
+    PostgreSQL) with the outbox row's INSERT as one statement. Every column of `table`
+    (or those in `names`) is a bind parameter named after it.
 
-    def __init__(self, statement: Insert) -> None:
-        self.alone = DirectStatement(statement)
-        if statement.exported_columns:
-            raise ValueError("an announced write returns nothing (RETURNING is not read)")
+    With `unless`, a lookup (a SELECT whose bind parameters are among the row's, e.g.
+    "this employee's earlier row"), the row can also be written only if the lookup finds
+    nothing (`Outbox.add_unless`)."""
+
+    def __init__(self, table: Table, names: tuple[str, ...] | None = None, *,
+                 unless: Select[Any] | None = None) -> None:
+        values = bound_values(table, names)
+        events = bound_values(outbox, _INSERTED, prefix=_PREFIX)
+        self.alone = DirectStatement(insert(table).values(values))
         self.together = DirectStatement(
-            outbox.insert().values(bound_values(outbox, _INSERTED, prefix=_PREFIX))
-            .add_cte(statement.cte("announced")))
+            insert(outbox).values(events).add_cte(insert(table).values(values).cte("announced")))
+        self.unless = None if unless is None else _Guarded(table, values, events, unless)
+
+
+class _Guarded:
+    """An `Announced` row with its lookup: the lookup alone, and (for PostgreSQL) the
+    lookup, the row and the event as one statement that writes only if the lookup finds
+    nothing and returns what it found."""
+
+    def __init__(self, table: Table, values: dict[str, Any], events: dict[str, Any],
+                 lookup: Select[Any]) -> None:
+        self.lookup = DirectStatement(lookup)
+        found = lookup.cte("found")
+        absent = ~exists(found.select())
+        row = insert(table).from_select(list(values), select(*values.values()).where(absent))
+        announcement = insert(outbox).from_select(
+            list(events), select(*events.values()).where(absent))
+        self.together = DirectStatement(select(found).add_cte(
+            row.cte("announced"), announcement.cte("announcement")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +132,10 @@ class Write:
     def run(self, target: Session | Connection) -> None:
         """The write alone, in `target`'s transaction."""
         self.statement.alone.execute(target, self.params)
+
+
+def _prefixed(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {_PREFIX + key: value for key, value in row.items()}
 
 
 # On the driver (`shared.db.direct`): every request that changes state writes one.

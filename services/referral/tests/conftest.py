@@ -3,6 +3,7 @@ an HR client, and helpers to create and answer referrals."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,19 @@ class ReferralWorld:
 
 @pytest.fixture
 def world(platform) -> ReferralWorld:
+    return made_world(platform)
+
+
+@pytest.fixture
+def pg_world(tmp_path, pg_database_url, unique_name) -> Iterator[ReferralWorld]:
+    """The same, with the referral and directory databases on the real PostgreSQL."""
+    from tests.support.integration import postgres_platform
+
+    with postgres_platform(tmp_path, "referral", pg_database_url, unique_name) as platform:
+        yield made_world(platform)
+
+
+def made_world(platform) -> ReferralWorld:
     app = platform.app("referral")
     employer = platform.directory.create_employer("Acme")
     provider = platform.directory.create_provider("Evening IOP")

@@ -1,15 +1,15 @@
-"""`Outbox.add_with`: a write and the event announcing it, atomically, on SQLite and on
-the real PostgreSQL. On PostgreSQL they are one statement, so even on an autocommit
-connection (`shared.db.kept`) neither can be written without the other."""
+"""`Outbox.add_with` and `add_unless`: a write and the event announcing it, atomically (the
+latter only if a lookup finds nothing), on SQLite and on the real PostgreSQL. On
+PostgreSQL they are one statement, so even on an autocommit connection
+(`shared.db.kept`) neither can be written without the other."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 
 from shared.db import make_engine
-from shared.db.direct import bound_values
 from shared.db.kept import kept_connections
 from shared.messaging import CloudEvent, Outbox, outbox
 from shared.messaging.outbox import Announced, Write
@@ -19,7 +19,7 @@ metadata = MetaData()
 notes = Table("notes", metadata, Column("id", Integer, primary_key=True),
               Column("body", String, nullable=False),
               Column("created_at", String))  # a column name the outbox has too
-ADD_NOTE = Announced(insert(notes).values(bound_values(notes)))
+ADD_NOTE = Announced(notes)
 
 
 def ready_engine(url: str):
@@ -112,6 +112,56 @@ def test_on_postgresql_it_is_one_statement_even_in_autocommit(pg_engine, monkeyp
     assert len(written(engine)[0]) == 1
 
 
-def test_an_announced_write_may_not_return_rows():
-    with pytest.raises(ValueError, match="RETURNING"):
-        Announced(insert(notes).values(bound_values(notes)).returning(notes.c.id))
+# -- add_unless: the write and its event only if a lookup finds nothing ------------------
+ADD_NEW_BODY = Announced(notes, unless=select(notes.c.id).where(
+    notes.c.body == bindparam("body")).limit(1))
+
+
+def add_note_unless(engine, n: int, body: str = "hello"):
+    with kept_connections(engine).connect() as conn, conn.begin():
+        return Outbox(FakeCipher()).add_unless(
+            conn, event(n), Write(ADD_NEW_BODY, {"id": n, "body": body, "created_at": "then"}))
+
+
+def test_unless_the_lookup_finds_a_row_the_write_and_its_event_are_written(engine):
+    assert add_note_unless(engine, 1) is None
+    assert add_note_unless(engine, 2, body="other") is None
+    notes_rows, events = written(engine)
+    assert notes_rows == [(1, "hello", "then"), (2, "other", "then")]
+    assert [type_ for type_, _ in events] == ["note.added", "note.added"]
+    assert "canary" not in events[0].body
+
+
+def test_when_the_lookup_finds_a_row_nothing_is_written_and_the_row_is_returned(engine):
+    add_note_unless(engine, 1)
+    assert add_note_unless(engine, 2) == {"id": 1}  # a note says "hello" already
+    assert written(engine)[0] == [(1, "hello", "then")]
+    assert len(written(engine)[1]) == 1
+
+
+def test_a_failing_guarded_write_leaves_no_event(engine):
+    add_note_unless(engine, 1)
+    with pytest.raises(IntegrityError):
+        add_note_unless(engine, 1, body="again")  # nothing says "again"; the key is taken
+    notes_rows, events = written(engine)
+    assert notes_rows == [(1, "hello", "then")] and len(events) == 1
+
+
+def test_on_postgresql_the_lookup_the_write_and_the_event_are_one_statement(
+        pg_engine, monkeypatch):
+    ran: list[str] = []
+    original = ADD_NEW_BODY.unless.together._run
+    monkeypatch.setattr(ADD_NEW_BODY.unless.together, "_run",
+                        lambda conn, plan, *a, **k: ran.append(plan.sql) or original(
+                            conn, plan, *a, **k))
+    add_note_unless(pg_engine, 1)
+    assert add_note_unless(pg_engine, 2) == {"id": 1}
+    assert len(ran) == 2 and all(sql.startswith("WITH found AS") for sql in ran)
+    assert len(written(pg_engine)[0]) == 1
+
+
+def test_a_write_without_a_lookup_cannot_be_added_unless(engine):
+    with kept_connections(engine).connect() as conn, pytest.raises(ValueError, match="lookup"):
+        Outbox(FakeCipher()).add_unless(conn, event(1), Write(ADD_NOTE, {
+            "id": 1, "body": "x", "created_at": None}))
+    assert written(engine) == ([], [])

@@ -1,13 +1,18 @@
-"""The shortcuts of the request paths keep their guarantees: a new subject's key is made
-with one write and never read back, only the fields a read selected are decrypted,
-metrics count the same when their label children are cached, and the idempotency store
-is made once per app."""
+"""The shortcuts of the request paths keep their guarantees: new subjects' keys are made
+a batch at a time, in one write, and never read back; only the fields a read selected are
+decrypted; metrics count the same when their label children are cached; and the
+idempotency store is made once per app."""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
 
-from shared.crypto import ERASED, Aad, EncryptedFields, SubjectErasedError
+from shared.crypto import ERASED, Aad, EncryptedFields
+from shared.crypto.cipher import MINT_BATCH
+from shared.crypto.key_store import ERASED_KEY
 from shared.crypto.testing import CryptoKit
+from shared.ids import is_id
 from shared.web.idempotency import _store
 from shared.web.metrics import MAX_CACHED_LABELS, HttpMetrics
 
@@ -27,32 +32,61 @@ def forbid_reads(monkeypatch, store):
     monkeypatch.setattr(store, "fetch", fetch)
 
 
-def test_a_new_subjects_key_is_written_once_and_not_read_back(kit, monkeypatch):
+def test_new_subjects_keys_are_written_in_one_go_and_not_read_back(kit, monkeypatch):
     forbid_reads(monkeypatch, kit.store)
-    key = kit.store.create("sub_new")
+    keys = kit.store.create_many(["sub_new", "sub_other"])
     monkeypatch.undo()
-    assert kit.store.fetch("sub_new") == key
+    assert keys == {"sub_new": kit.store.fetch("sub_new"),
+                    "sub_other": kit.store.fetch("sub_other")}
+    assert keys["sub_new"] != keys["sub_other"]
 
 
-def test_new_subject_key_leaves_the_key_ready_for_encrypt(kit, monkeypatch):
-    kit.cipher.new_subject_key("sub_new")
+def test_a_new_subject_is_ready_for_encrypt_without_a_read(kit, monkeypatch):
+    subject = kit.cipher.new_subject()
+    assert is_id(subject, "sub")
     forbid_reads(monkeypatch, kit.store)
     monkeypatch.setattr(kit.store, "fetch_or_create", kit.store.fetch)  # would also raise
-    token = kit.cipher.encrypt("Ada", subject="sub_new", aad=AAD)
+    token = kit.cipher.encrypt("Ada", subject=subject, aad=AAD)
     monkeypatch.undo()
-    assert kit.another_process().decrypt(token, subject="sub_new", aad=AAD) == "Ada"
+    assert kit.another_process().decrypt(token, subject=subject, aad=AAD) == "Ada"
 
 
-def test_creating_a_key_for_a_subject_that_has_one_returns_that_one(kit):
+def test_new_subjects_keys_are_stored_a_batch_ahead(kit, monkeypatch):
+    batches = []
+    create_many = kit.store.create_many
+    monkeypatch.setattr(kit.store, "create_many",
+                        lambda subjects: batches.append(len(subjects)) or create_many(subjects))
+    subjects = [kit.cipher.new_subject() for _ in range(MINT_BATCH + 1)]
+    assert batches == [MINT_BATCH, MINT_BATCH]
+    assert len(set(subjects)) == MINT_BATCH + 1
+    later = kit.another_process()  # every one of them has its key stored
+    for subject in subjects:
+        token = kit.cipher.encrypt("Ada", subject=subject, aad=AAD)
+        assert later.decrypt(token, subject=subject, aad=AAD) == "Ada"
+
+
+def test_a_subject_put_back_is_the_next_one_handed_out(kit):
+    first = kit.cipher.new_subject()
+    second = kit.cipher.new_subject()
+    kit.cipher.put_back(first)
+    assert kit.cipher.new_subject() == first
+    assert kit.cipher.new_subject() not in (first, second)
+
+
+def test_threads_never_get_the_same_new_subject(kit):
+    with ThreadPoolExecutor(8) as pool:
+        subjects = list(pool.map(lambda _: kit.cipher.new_subject(), range(5 * MINT_BATCH)))
+    assert len(set(subjects)) == len(subjects)
+
+
+def test_keys_are_not_made_for_subjects_that_have_a_key_or_a_tombstone(kit):
     first = kit.store.fetch_or_create("sub_ada")
-    assert kit.store.create("sub_ada") == first
-
-
-def test_creating_a_key_for_an_erased_subject_is_refused(kit):
     kit.cipher.encrypt("Ada", subject="sub_gone", aad=AAD)
     kit.cipher.erase_subject("sub_gone")
-    with pytest.raises(SubjectErasedError):
-        kit.store.create("sub_gone")
+    made = kit.store.create_many(["sub_ada", "sub_gone", "sub_new"])
+    assert list(made) == ["sub_new"]
+    assert kit.store.fetch("sub_ada") == first
+    assert kit.store.fetch("sub_gone") is ERASED_KEY
 
 
 SPEC = EncryptedFields("referrals", ("external_id", "employee_name", "employee_email"),

@@ -78,7 +78,8 @@ class AccommodationServices:
         """The employee's data-key subject: reused, so one erasure shreds all their cases,
         unless it was erased (a new case then starts a new subject)."""
         subject = repo.subject_for(employer_id, bidx)
-        return subject if subject and not self.cipher.is_erased(subject) else new_id("sub")
+        return (subject if subject and not self.cipher.is_erased(subject)
+                else self.cipher.new_subject())
 
     def submit(self, cmd: SubmitAccommodation) -> Accommodation:
         with self.transaction() as (conn, repo):

@@ -25,7 +25,7 @@ from referral.domain.model import (
 )
 from referral.domain.projections import HrRecord
 from shared.crypto import FieldCipher
-from shared.db.direct import DirectStatement, bound_values
+from shared.db.direct import DirectStatement
 from shared.messaging.outbox import Announced, Write
 from shared.web.pagination import decode_cursor, encode_cursor
 
@@ -110,13 +110,6 @@ class ReferralRepository:
 
     def by_manage_hash(self, token_hash: str, *, for_update: bool = False) -> Referral | None:
         return self._one(referrals.c.manage_token_hash == token_hash, for_update)
-
-    def subject_for(self, employer_id: str, external_id_bidx: str) -> str | None:
-        """The data-key subject already used for this employee, so that one erasure
-        shreds every referral of theirs."""
-        row = _SUBJECT_FOR.first(self.conn, {"employer_id": employer_id,
-                                             "external_id_bidx": external_id_bidx})
-        return None if row is None else str(row["employee_subject"])
 
     def hr_record(self, employer_id: str, referral_id: str) -> HrRecord | None:
         """The employer's referral as HR's view needs it (one statement; only the
@@ -246,8 +239,9 @@ def _joined() -> Any:
 
 # Statements built once; the ones on the HR request paths run directly on the driver
 # (`shared.db.direct`: about 45 µs of CPU less per statement on PostgreSQL).
-_INSERT = Announced(insert(referrals).values(bound_values(referrals)))
-_SUBJECT_FOR = DirectStatement(select(referrals.c.employee_subject).where(
+# A new referral, unless the employer referred the employee before (`Outbox.add_unless`
+# then returns that referral's subject: the employee's, so one erasure shreds them all).
+_INSERT = Announced(referrals, unless=select(referrals.c.employee_subject).where(
     referrals.c.employer_id == bindparam("employer_id"),
     referrals.c.external_id_bidx == bindparam("external_id_bidx")).limit(1))
 

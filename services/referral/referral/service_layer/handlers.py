@@ -1,12 +1,12 @@
 """The referral service's use cases. Each state change is atomic: the change, its outbox
 events and its webhook deliveries commit together or not at all, in one transaction, or
-(a new referral on PostgreSQL) in one statement (`Outbox.add_with`)."""
+(a new referral on PostgreSQL) in one statement (`Outbox.add_unless`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -92,23 +92,29 @@ class ReferralServices:
         email_bidx = (self.blind_index.digest("employee_email", cmd.contact.email,
                                               tenant=cmd.employer_id, normalize=casefold_strip)
                       if cmd.contact.email else None)
-        # Two statements, each atomic: the lookup, then the referral with its event in
-        # one (`Outbox.add_with`). In autocommit on PostgreSQL that is two round trips
-        # where a transaction took five; the lookup was never locking, so nothing is lost.
+        # The employee is taken to be new: a fresh subject (its key stored ahead, no round
+        # trip), and one statement (`Outbox.add_unless`) that writes the referral with its
+        # event unless the employer referred this employee before. Only then a second
+        # statement, with their subject, unless it was erased (a new start: the fresh
+        # subject stays). Neither statement locks, as the lookup before them never did.
+        referral = Referral(
+            id=new_id("ref"), employer_id=cmd.employer_id, provider_id=cmd.provider_id,
+            kind=cmd.kind, origin=Origin.EMPLOYER, employee_subject=self.cipher.new_subject(),
+            external_id=cmd.external_id, contact=cmd.contact, purpose=cmd.purpose,
+            link_token_hash=token_hash,
+            link_expires_at=now + timedelta(days=cmd.link_ttl_days), created_at=now)
         with self.single.connect() as conn, conn.begin():
             repo = ReferralRepository(conn, self.cipher)
-            subject = repo.subject_for(cmd.employer_id, ext_bidx)
-            if subject is None or self.cipher.is_erased(subject):
-                subject = new_id("sub")  # a new employee (or a new start after erasure)
-                self.cipher.new_subject_key(subject)
-            referral = Referral(
-                id=new_id("ref"), employer_id=cmd.employer_id, provider_id=cmd.provider_id,
-                kind=cmd.kind, origin=Origin.EMPLOYER, employee_subject=subject,
-                external_id=cmd.external_id, contact=cmd.contact, purpose=cmd.purpose,
-                link_token_hash=token_hash,
-                link_expires_at=now + timedelta(days=cmd.link_ttl_days), created_at=now)
-            self.outbox.add_with(conn, messages.referral_created(referral), repo.adding(
-                referral, external_id_bidx=ext_bidx, email_bidx=email_bidx))
+            earlier = self.outbox.add_unless(conn, messages.referral_created(referral),
+                                             repo.adding(referral, external_id_bidx=ext_bidx,
+                                                         email_bidx=email_bidx))
+            if earlier is not None:
+                known = str(earlier["employee_subject"])
+                if not self.cipher.is_erased(known):
+                    self.cipher.put_back(referral.employee_subject)
+                    referral = replace(referral, employee_subject=known)
+                self.outbox.add_with(conn, messages.referral_created(referral), repo.adding(
+                    referral, external_id_bidx=ext_bidx, email_bidx=email_bidx))
         return referral, token
 
     def get_for_hr(self, employer_id: str, referral_id: str) -> Referral:
@@ -216,7 +222,8 @@ class ReferralServices:
         manage_token, manage_hash = new_token()
         referral = Referral(
             id=new_id("ref"), employer_id=cmd.employer_id, provider_id=cmd.provider_id,
-            kind=Kind.SUPERVISORY, origin=Origin.SELF, employee_subject=new_id("sub"),
+            kind=Kind.SUPERVISORY, origin=Origin.SELF,
+            employee_subject=self.cipher.new_subject(),
             external_id=None, contact=cmd.contact, purpose=None, link_token_hash=None,
             link_expires_at=now, created_at=now, state=State.ACCEPTED,
             manage_token_hash=manage_hash, answered_at=now,
