@@ -14,6 +14,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable
+from inspect import iscoroutinefunction
+from typing import Any
 
 from flask import Flask, Request, Response, g, request
 from flask_smorest import Blueprint
@@ -36,11 +38,30 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,128}")  # the whole value (fullmatch)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
+class ServiceFlask(Flask):
+    """Flask, remembering which of its hooks and views are plain `def`s: `ensure_sync`
+    asks `inspect` about each one on every request (about six times a request)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_coroutine: dict[Callable[..., Any], bool] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        target = getattr(func, "__func__", func)  # a bound method (MethodView): its function
+        try:
+            is_coroutine = self._is_coroutine[target]
+        except KeyError:
+            is_coroutine = self._is_coroutine[target] = iscoroutinefunction(func)
+        except TypeError:  # an unhashable callable: asked each time, as Flask does
+            return super().ensure_sync(func)
+        return self.async_to_sync(func) if is_coroutine else func
+
+
 def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
                        blueprints: Iterable[Blueprint] = (),
                        json_prefixes: tuple[str, ...] = ("/v1/",)) -> Flask:
     settings = runtime.settings
-    app = Flask(settings.service)
+    app = ServiceFlask(settings.service)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
         API_TITLE=title,

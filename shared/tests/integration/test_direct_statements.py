@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from shared.db import UtcDateTime, make_engine, single_statements
-from shared.db.direct import DirectStatement, bound_values
+from shared.db.direct import _CURSOR, DirectStatement, bound_values
 
 pytestmark = pytest.mark.integration
 
@@ -153,16 +153,47 @@ def test_a_dead_connection_is_invalidated_and_replaced(pg_engine, autocommit):
     engine = single_statements(pg_engine) if autocommit else pg_engine
     with engine.connect() as conn:
         first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    admin = make_engine(engine.url.render_as_string(hide_password=False))
-    with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-    admin.dispose()
+    terminate(engine, first)
     with pytest.raises(DBAPIError) as failed, engine.connect() as conn:
         ONE.first(conn, {"thing_id": "t1"})
     assert failed.value.connection_invalidated  # what shared.db.outage answers 503 for
     with engine.connect() as conn:
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != first
         assert ONE.first(conn, {"thing_id": "t1"}) is None
+
+
+def test_a_connections_statements_share_one_cursor_until_an_error_closes_it(pg_engine):
+    with pg_engine.connect() as conn:
+        ADD.execute(conn, thing())
+        cursor = conn.connection.info[_CURSOR]
+        assert ONE.first(conn, {"thing_id": "t1"})["size"] == 3
+        conn.commit()
+        assert ONE.first(conn, {"thing_id": "t2"}) is None  # no row left from before
+        assert conn.connection.info[_CURSOR] is cursor
+        with pytest.raises(IntegrityError):
+            ADD.execute(conn, thing())
+        conn.rollback()
+        assert cursor.closed  # closed with the error, as Connection.execute does
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"  # on a new one
+        cursor = conn.connection.info[_CURSOR]
+    with pg_engine.connect() as conn:  # the same pooled connection, the same cursor
+        assert ONE.first(conn, {"thing_id": "t1"})["kind"] == "widget"
+        assert conn.connection.info[_CURSOR] is cursor
+        first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    terminate(pg_engine, first)
+    with pytest.raises(DBAPIError), pg_engine.connect() as conn:
+        ONE.first(conn, {"thing_id": "t1"})
+    with pg_engine.connect() as conn:  # a new connection, a cursor of its own
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
+        assert conn.connection.info[_CURSOR] is not cursor
+        assert conn.connection.info[_CURSOR].connection is conn.connection.dbapi_connection
+
+
+def terminate(engine, pid: int) -> None:
+    admin = make_engine(engine.url.render_as_string(hide_password=False))
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
 
 
 def test_selected_columns_need_distinct_keys():
