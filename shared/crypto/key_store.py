@@ -75,6 +75,7 @@ class KeyStore:
         self.clock = clock
         self._single_statements = kept_connections(engine)
         # Run on the driver directly (`shared.db.direct`): one statement per new employee.
+        self._insert_many_statements: dict[int, DirectStatement] = {}
         self._insert_if_absent_statement = DirectStatement(
             self._insert().values(bound_values(sk, _NEW_KEY_COLUMNS))
             .on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
@@ -116,12 +117,23 @@ class KeyStore:
                          "wrapped_key": wrapped.blob, "created_at": now})
         if not rows:
             return {}
-        statement = (self._insert().values(rows)
-                     .on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
+        params = {f"k{i}_{name}": value for i, row in enumerate(rows)
+                  for name, value in row.items()}
         with self._single_statements.connect() as conn:  # autocommit where it can
-            inserted = conn.execute(statement).scalars().all()
+            inserted = self._insert_many(len(rows)).all(conn, params)
             conn.commit()  # SQLite has transactions; in autocommit there is nothing to commit
-        return {subject: minted[subject] for subject in inserted}
+        return {row["subject"]: minted[row["subject"]] for row in inserted}
+
+    def _insert_many(self, count: int) -> DirectStatement:
+        """The INSERT of `count` new keys (each row's binds prefixed `k<i>_`), made once
+        per count: building and compiling it anew cost more than running it."""
+        statement = self._insert_many_statements.get(count)
+        if statement is None:
+            statement = self._insert_many_statements[count] = DirectStatement(
+                self._insert().values([bound_values(sk, _NEW_KEY_COLUMNS, prefix=f"k{i}_")
+                                       for i in range(count)])
+                .on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
+        return statement
 
     def _insert_if_absent(self, subject: str) -> DataKey | None:
         kid, key = os.urandom(KID_BYTES), AESGCM.generate_key(256)

@@ -23,6 +23,7 @@ results, without a second code path to keep up.
 
     HR_ONE = DirectStatement(select(...).where(t.c.id == bindparam("id")))
     row = HR_ONE.first(conn, {"id": "ref_1"})      # a dict by column key, or None
+    rows = HR_ONE.all(conn, {"id": "ref_1"})       # a list of them
     ADD = DirectStatement(insert(t).values(bound_values(t, ("id", "name"))))
     ADD.execute(session_or_conn, {"id": "x", "name": "y"})
 """
@@ -80,6 +81,17 @@ class DirectStatement:
         return {key: value if process is None else process(value)
                 for (key, process), value in zip(plan.columns, row, strict=True)}
 
+    def all(self, target: Connection | Session,
+            params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row (of a SELECT, or of an INSERT ... RETURNING), as dicts by column key."""
+        conn = connection_of(target)
+        if not _direct(conn):
+            return [dict(row._mapping) for row in conn.execute(self.statement, dict(params))]
+        plan = self._plan(conn.dialect)
+        return [{key: value if process is None else process(value)
+                 for (key, process), value in zip(plan.columns, row, strict=True)}
+                for row in self._run(conn, plan, params, fetch=True, every=True)]
+
     def execute(self, target: Connection | Session, params: Mapping[str, Any]) -> None:
         """Run the statement for its effect (an INSERT, UPDATE or DELETE)."""
         conn = connection_of(target)
@@ -89,7 +101,7 @@ class DirectStatement:
         self._run(conn, self._plan(conn.dialect), params, fetch=False)
 
     def _run(self, conn: Connection, plan: _Plan, params: Mapping[str, Any],
-             fetch: bool) -> Any:
+             fetch: bool, every: bool = False) -> Any:
         try:
             values = _bound(plan, params)
         except Exception as error:  # a missing value or a type refusing one, as Core says
@@ -107,7 +119,9 @@ class DirectStatement:
             cursor = fairy.info[_CURSOR] = driver_connection.cursor()
         try:
             cursor.execute(plan.sql, values)
-            return cursor.fetchone() if fetch else None
+            if not fetch:
+                return None
+            return cursor.fetchall() if every else cursor.fetchone()
         except conn.dialect.loaded_dbapi.Error as error:
             # What `Connection.execute` does with a driver error, by the same code: wrap
             # it, and on a disconnect invalidate this connection and every pooled one

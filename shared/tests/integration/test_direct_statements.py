@@ -85,6 +85,30 @@ def test_rows_are_what_core_reads(engine):
         assert ONE.first(conn, {"thing_id": "nope"}) is None
 
 
+def test_all_rows_are_what_core_reads(engine):
+    widgets = DirectStatement(select(things.c.id, things.c.size, things.c.at)
+                              .where(things.c.kind == bindparam("kind")).order_by(things.c.id))
+    with engine.begin() as conn:
+        for n in range(3):
+            ADD.execute(conn, thing(id=f"t{n}", size=n or None))
+    with engine.connect() as conn:
+        core = conn.execute(widgets.statement, {"kind": "widget"}).all()
+        assert widgets.all(conn, {"kind": "widget"}) == [dict(r._mapping) for r in core]
+        assert [row["size"] for row in widgets.all(conn, {"kind": "widget"})] == [None, 1, 2]
+        assert widgets.all(conn, {"kind": "gadget"}) == []
+
+
+def test_an_insert_returns_every_row_it_wrote(engine):
+    two = DirectStatement(insert(things).values([bound_values(things, prefix="a_"),
+                                                 bound_values(things, prefix="b_")])
+                          .returning(things.c.id, things.c.at))
+    rows = {**{f"a_{k}": v for k, v in thing(id="ta").items()},
+            **{f"b_{k}": v for k, v in thing(id="tb").items()}}
+    with engine.begin() as conn:
+        assert sorted(two.all(conn, rows), key=lambda r: r["id"]) == [
+            {"id": "ta", "at": AT}, {"id": "tb", "at": AT}]
+
+
 def test_timestamps_read_back_as_aware_utc_whatever_the_session_zone(pg_engine):
     engine = pg_engine
     with engine.begin() as conn:
