@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -46,6 +47,8 @@ from shared.ids import new_id
 SYSTEM_SUBJECT: Final = "system"
 # New subjects' keys are stored this many at a time, ahead of need (`new_subject`).
 MINT_BATCH: Final = 16
+# How many subjects handed out `put_back` remembers (a request gives one back at once).
+HANDED_OUT_KEPT: Final = 1024
 
 
 class Erased:
@@ -107,7 +110,10 @@ class FieldCipher:
         self.cache: KeyCache[OpenKey | ErasedKey] = KeyCache(
             ttl=cache_ttl, max_entries=cache_size, clock=clock)
         self._minted: deque[tuple[str, OpenKey]] = deque()
+        # The latest subjects handed out, the only ones `put_back` takes back.
+        self._handed_out: OrderedDict[str, OpenKey] = OrderedDict()
         self._minting = threading.Lock()
+        _ciphers.add(self)
 
     def encrypt(self, plaintext: str, *, subject: str, aad: Aad) -> str:
         """A token for `plaintext`, bound to `subject` and `aad`. Creates the subject's
@@ -148,28 +154,46 @@ class FieldCipher:
     def new_subject(self) -> str:
         """A fresh subject (`sub_…`) for a new person, its data key already stored.
 
-        Keys are stored `MINT_BATCH` at a time, ahead of need, in one statement: a new
-        person costs no round trip to the key store of their own, and a write that
-        depends on their key can go at once. The price: a process that stops leaves up
-        to a batch of keys that nothing was encrypted with (random keys of random ids,
-        counted by `bridgeline keys status`, harmless)."""
+        Keys are stored `MINT_BATCH` at a time, ahead of need, in one statement (one
+        thread stores a batch while others needing one wait for it): a new person costs
+        no round trip to the key store of their own, and a write that depends on their
+        key can go at once. The price: keys that nothing is ever encrypted with (random
+        keys of random ids, harmless; `bridgeline keys status` counts them with the
+        others): up to a batch when a process stops, and one for each request that
+        fails after taking a subject."""
+        while True:
+            try:
+                subject, key = self._minted.popleft()
+                break
+            except IndexError:
+                with self._minting:
+                    if not self._minted:  # no other thread refilled it meanwhile
+                        fresh = [new_id("sub") for _ in range(MINT_BATCH)]
+                        self._minted.extend(
+                            (subject, _open(data_key))
+                            for subject, data_key in self.keys.create_many(fresh).items())
         with self._minting:
-            if not self._minted:
-                fresh = [new_id("sub") for _ in range(MINT_BATCH)]
-                self._minted.extend((subject, _open(data_key)) for subject, data_key
-                                    in self.keys.create_many(fresh).items())
-            subject, key = self._minted.popleft()
+            self._handed_out[subject] = key
+            if len(self._handed_out) > HANDED_OUT_KEPT:
+                self._handed_out.popitem(last=False)
         self.cache.put(subject, key)
         return subject
 
     def put_back(self, subject: str) -> None:
-        """Return a subject from `new_subject` that was not needed after all: nothing
-        encrypted with it was stored (the person turned out to have a subject already),
-        so the next new person can have it."""
-        key = self.cache.get(subject)
-        if isinstance(key, OpenKey):
-            with self._minting:
+        """Return a subject that `new_subject` handed out and that was not needed after
+        all (nothing encrypted with it was stored: the person turned out to have a
+        subject already), so the next new person can have it. Any other subject, such
+        as an existing person's, is ignored: two people never share a key."""
+        with self._minting:
+            key = self._handed_out.pop(subject, None)
+            if key is not None:
                 self._minted.appendleft((subject, key))
+
+    def forget_minted(self) -> None:
+        """Drop the keys stored ahead (in a forked child: its parent may hand them out)."""
+        with self._minting:
+            self._minted.clear()
+            self._handed_out.clear()
 
     def is_erased(self, subject: str) -> bool:
         """Whether the subject's key was shredded (a new record for the same person then
@@ -203,6 +227,19 @@ class FieldCipher:
 
 def _open(data_key: DataKey) -> OpenKey:
     return OpenKey(header_for(data_key.kid), AESGCM(data_key.key))
+
+
+# A forked child (a gunicorn worker of a preloaded app) must not hand out the subjects
+# its parent holds: two people would share a key.
+_ciphers: weakref.WeakSet[FieldCipher] = weakref.WeakSet()
+
+
+def _forget_minted_in_child() -> None:
+    for cipher in list(_ciphers):
+        cipher.forget_minted()
+
+
+os.register_at_fork(after_in_child=_forget_minted_in_child)
 
 
 def key_id_of(token: str) -> bytes:

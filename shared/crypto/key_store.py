@@ -1,7 +1,8 @@
 """`KeyStore`: one data key per subject, wrapped by a KEK, in the directory database.
 
 Plaintext data keys exist only in memory (Python cannot zero `bytes`; they live as long
-as the cipher's cache holds them). Every write here stores wrapped keys or tombstones.
+as the cipher's cache holds them, and those stored ahead for new subjects until handed
+out). Every write here stores wrapped keys or tombstones.
 """
 
 from __future__ import annotations
@@ -74,11 +75,8 @@ class KeyStore:
         self.kek = kek
         self.clock = clock
         self._single_statements = kept_connections(engine)
-        # Run on the driver directly (`shared.db.direct`): one statement per new employee.
+        # New keys' INSERTs by row count, run on the driver (`shared.db.direct`).
         self._insert_many_statements: dict[int, DirectStatement] = {}
-        self._insert_if_absent_statement = DirectStatement(
-            self._insert().values(bound_values(sk, _NEW_KEY_COLUMNS))
-            .on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
 
     def fetch(self, subject: str) -> KeyState:
         """The subject's data key, `ERASED_KEY`, or None when it never had one."""
@@ -97,7 +95,7 @@ class KeyStore:
         race: each inserts if absent, and all read back the one row that won."""
         state = self.fetch(subject)
         if state is None:
-            state = self._insert_if_absent(subject) or self.fetch(subject)
+            state = self.create_many([subject]).get(subject) or self.fetch(subject)
         if not isinstance(state, DataKey):
             raise SubjectErasedError(f"subject {subject!r} was erased; no new data for it")
         return state
@@ -105,11 +103,12 @@ class KeyStore:
     def create_many(self, subjects: Sequence[str]) -> dict[str, DataKey]:
         """Data keys for subjects just minted (fresh random ids), in one statement and
         without looking for keys first: what `FieldCipher.new_subject` hands out. A
-        subject that has a key or a tombstone after all is left out of the answer."""
+        subject that has a key or a tombstone after all is left out of the answer (as is
+        a repeated one after its first time)."""
         now = self.clock()
         minted: dict[str, DataKey] = {}
         rows: list[dict[str, Any]] = []
-        for subject in subjects:
+        for subject in dict.fromkeys(subjects):
             kid, key = os.urandom(KID_BYTES), AESGCM.generate_key(256)
             wrapped = self.kek.wrap(key, context=wrap_context(subject, kid))
             minted[subject] = DataKey(kid, key)
@@ -134,20 +133,6 @@ class KeyStore:
                                        for i in range(count)])
                 .on_conflict_do_nothing(index_elements=["subject"]).returning(sk.c.subject))
         return statement
-
-    def _insert_if_absent(self, subject: str) -> DataKey | None:
-        kid, key = os.urandom(KID_BYTES), AESGCM.generate_key(256)
-        wrapped = self.kek.wrap(key, context=wrap_context(subject, kid))
-        # One statement, atomic on its own: no BEGIN/COMMIT round trips on PostgreSQL.
-        # RETURNING, not rowcount: psycopg through SQLAlchemy reports -1 for INSERTs,
-        # which made every new key be read back and unwrapped again.
-        with self._single_statements.connect() as conn:  # autocommit where it can
-            inserted = self._insert_if_absent_statement.first(conn, {
-                "subject": subject, "kid": kid.hex(), "kek_version": wrapped.kek_version,
-                "wrapped_key": wrapped.blob, "created_at": self.clock(),
-            }) is not None
-            conn.commit()  # SQLite has transactions; in autocommit there is nothing to commit
-        return DataKey(kid, key) if inserted else None
 
     def erase(self, subject: str) -> None:
         """Shred the subject's key: its values can never be decrypted again, anywhere.

@@ -76,10 +76,7 @@ class DirectStatement:
             return None if row is None else dict(row._mapping)
         plan = self._plan(conn.dialect)
         row = self._run(conn, plan, params, fetch=True)
-        if row is None:
-            return None
-        return {key: value if process is None else process(value)
-                for (key, process), value in zip(plan.columns, row, strict=True)}
+        return None if row is None else _as_dict(plan, row)
 
     def all(self, target: Connection | Session,
             params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -88,8 +85,7 @@ class DirectStatement:
         if not _direct(conn):
             return [dict(row._mapping) for row in conn.execute(self.statement, dict(params))]
         plan = self._plan(conn.dialect)
-        return [{key: value if process is None else process(value)
-                 for (key, process), value in zip(plan.columns, row, strict=True)}
+        return [_as_dict(plan, row)
                 for row in self._run(conn, plan, params, fetch=True, every=True)]
 
     def execute(self, target: Connection | Session, params: Mapping[str, Any]) -> None:
@@ -127,6 +123,10 @@ class DirectStatement:
             # it, and on a disconnect invalidate this connection and every pooled one
             # from before it, so none is handed out unpinged (`shared.db._ping_when_idle`).
             conn._handle_dbapi_exception(error, plan.sql, values, cursor, None)
+        except BaseException:  # interrupted: the next statement starts on a new cursor
+            fairy.info.pop(_CURSOR, None)
+            cursor.close()
+            raise
 
     # -- compiling ----------------------------------------------------------------------
     def _plan(self, dialect: Dialect) -> _Plan:
@@ -205,6 +205,11 @@ def _begin(conn: Connection, driver_connection: Any) -> None:
 
 def _direct(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+def _as_dict(plan: _Plan, row: Any) -> dict[str, Any]:
+    return {key: value if process is None else process(value)
+            for (key, process), value in zip(plan.columns, row, strict=True)}
 
 
 def _bound(plan: _Plan, params: Mapping[str, Any]) -> dict[str, Any]:

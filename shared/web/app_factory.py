@@ -13,7 +13,9 @@ import hmac
 import random
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from inspect import iscoroutinefunction
 from typing import Any
 
@@ -44,15 +46,19 @@ class ServiceFlask(Flask):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._is_coroutine: dict[Callable[..., Any], bool] = {}
+        # Weak: a function made for one request (`after_this_request`) goes with it.
+        self._is_coroutine: weakref.WeakKeyDictionary[Callable[..., Any], bool] = \
+            weakref.WeakKeyDictionary()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         target = getattr(func, "__func__", func)  # a bound method (MethodView): its function
         try:
             is_coroutine = self._is_coroutine[target]
         except KeyError:
-            is_coroutine = self._is_coroutine[target] = iscoroutinefunction(func)
-        except TypeError:  # an unhashable callable: asked each time, as Flask does
+            is_coroutine = iscoroutinefunction(func)
+            with suppress(TypeError):  # not weakly referable: asked each time
+                self._is_coroutine[target] = is_coroutine
+        except TypeError:  # neither hashable nor weakly referable: as Flask does
             return super().ensure_sync(func)
         return self.async_to_sync(func) if is_coroutine else func
 

@@ -3,6 +3,7 @@ a batch at a time, in one write, and never read back; only the fields a read sel
 decrypted; metrics count the same when their label children are cached; and the
 idempotency store is made once per app."""
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,7 +12,7 @@ from flask import Flask
 from shared.crypto import ERASED, Aad, EncryptedFields
 from shared.crypto.cipher import MINT_BATCH
 from shared.crypto.key_store import ERASED_KEY
-from shared.crypto.testing import CryptoKit
+from shared.crypto.testing import CryptoKit, ManualClock
 from shared.ids import is_id
 from shared.web.idempotency import _store
 from shared.web.metrics import MAX_CACHED_LABELS, HttpMetrics
@@ -73,10 +74,60 @@ def test_a_subject_put_back_is_the_next_one_handed_out(kit):
     assert kit.cipher.new_subject() not in (first, second)
 
 
-def test_threads_never_get_the_same_new_subject(kit):
+def test_a_subject_put_back_after_its_cache_entry_expired_still_works(tmp_path):
+    clock = ManualClock()
+    kit = CryptoKit.create(tmp_path, clock=clock)
+    try:
+        subject = kit.cipher.new_subject()
+        clock.advance(3600)  # far past the cache's TTL
+        kit.cipher.put_back(subject)
+        assert kit.cipher.new_subject() == subject
+        token = kit.cipher.encrypt("Ada", subject=subject, aad=AAD)
+        assert kit.another_process().decrypt(token, subject=subject, aad=AAD) == "Ada"
+    finally:
+        kit.dispose()
+
+
+def test_only_subjects_handed_out_can_be_put_back(kit):
+    kit.cipher.encrypt("Ada", subject="sub_ada", aad=AAD)  # an existing person's, cached
+    taken = kit.cipher.new_subject()
+    kit.cipher.put_back("sub_ada")
+    kit.cipher.put_back(taken)
+    kit.cipher.put_back(taken)  # twice: still only once in the pool
+    assert kit.cipher.new_subject() == taken
+    assert kit.cipher.new_subject() not in ("sub_ada", taken)
+
+
+def test_threads_never_get_the_same_new_subject_nor_store_more_batches(kit, monkeypatch):
+    batches = []
+    create_many = kit.store.create_many
+    monkeypatch.setattr(kit.store, "create_many",
+                        lambda subjects: batches.append(len(subjects)) or create_many(subjects))
     with ThreadPoolExecutor(8) as pool:
         subjects = list(pool.map(lambda _: kit.cipher.new_subject(), range(5 * MINT_BATCH)))
     assert len(set(subjects)) == len(subjects)
+    assert batches == [MINT_BATCH] * 5  # one thread stored each batch; none was wasted
+
+
+def test_a_forked_child_does_not_hand_out_its_parents_subjects(kit):
+    kept = kit.cipher.new_subject()
+    kit.cipher.put_back(kept)  # the parent's pool: `kept` and MINT_BATCH - 1 more
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it holds, then leave at once
+        os.write(write, str(len(kit.cipher._minted)).encode())
+        os._exit(0)
+    os.close(write)
+    held = os.read(read, 16)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert held == b"0"
+    assert kit.cipher.new_subject() == kept  # the parent's pool is untouched
+
+
+def test_a_repeated_subject_gets_the_one_key_stored(kit):
+    made = kit.store.create_many(["sub_dup", "sub_dup"])
+    assert list(made) == ["sub_dup"] and made["sub_dup"] == kit.store.fetch("sub_dup")
 
 
 def test_keys_are_not_made_for_subjects_that_have_a_key_or_a_tombstone(kit):

@@ -2,6 +2,7 @@
 Flask's own does: plain functions and methods as they are, coroutine functions through
 `async_to_sync`, callables it cannot remember asked about each time."""
 
+import gc
 import inspect
 
 import pytest
@@ -68,7 +69,21 @@ def test_coroutine_functions_go_through_async_to_sync_as_in_flask(asked):
     assert len(asked) == 2  # the method's function once, for both instances
 
 
+def test_a_function_made_for_one_request_is_not_kept(asked):
+    app = ServiceFlask("t")
+
+    def once():
+        return "once"
+
+    assert app.ensure_sync(once) is once
+    assert len(app._is_coroutine) == 1
+    del once
+    asked.clear()  # the spy held it too
+    gc.collect()
+    assert len(app._is_coroutine) == 0
+
+
 def test_an_unhashable_callable_is_asked_about_each_time(asked):
     app, callable_ = ServiceFlask("t"), Unhashable()
     assert app.ensure_sync(callable_) is callable_
-    assert not asked and not app._is_coroutine  # Flask's own ensure_sync answered
+    assert len(app._is_coroutine) == 0  # not remembered: Flask's own ensure_sync answered

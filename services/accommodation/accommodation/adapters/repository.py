@@ -116,9 +116,12 @@ class AccommodationRepository:
         return [self._from_row(r._mapping, clinical=False) for r in rows]
 
     def subject_for(self, employer_id: str, external_id_bidx: str) -> str | None:
+        """The subject of the employee's latest case (an earlier one may be erased)."""
         return self.conn.execute(select(accommodations.c.employee_subject).where(
             accommodations.c.employer_id == employer_id,
-            accommodations.c.external_id_bidx == external_id_bidx).limit(1)).scalar()
+            accommodations.c.external_id_bidx == external_id_bidx)
+            .order_by(accommodations.c.submitted_at.desc(), accommodations.c.id.desc())
+            .limit(1)).scalar()
 
     def _history(self, case_id: str, case: Accommodation) -> list[Transition]:
         rows = self.conn.execute(select(transitions).where(

@@ -179,3 +179,21 @@ def test_events_carry_status_and_schedule_impact_only(acc):
         assert leak not in text
     decided = json.loads(rows[1][1])["data"]
     assert decided["status"] == "denied" and decided["schedule_impact"] == []
+
+
+def test_after_an_erasure_the_employees_later_cases_share_the_new_subject(acc):
+    from sqlalchemy import select
+
+    from accommodation.adapters.orm import accommodations
+
+    def subject(case_id):
+        with acc.services.engine.connect() as conn:
+            return conn.execute(select(accommodations.c.employee_subject).where(
+                accommodations.c.id == case_id)).scalar_one()
+
+    first = subject(acc.create()["id"])
+    assert subject(acc.create()["id"]) == first  # the same employee (E-1)
+    acc.services.cipher.erase_subject(first)
+    second = subject(acc.create()["id"])
+    third = subject(acc.create()["id"])
+    assert third == second != first

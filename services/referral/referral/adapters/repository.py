@@ -240,10 +240,12 @@ def _joined() -> Any:
 # Statements built once; the ones on the HR request paths run directly on the driver
 # (`shared.db.direct`: about 45 µs of CPU less per statement on PostgreSQL).
 # A new referral, unless the employer referred the employee before (`Outbox.add_unless`
-# then returns that referral's subject: the employee's, so one erasure shreds them all).
+# then returns the latest such referral's subject: the employee's, so one erasure shreds
+# them all; the latest, as an earlier one may have been erased).
 _INSERT = Announced(referrals, unless=select(referrals.c.employee_subject).where(
     referrals.c.employer_id == bindparam("employer_id"),
-    referrals.c.external_id_bidx == bindparam("external_id_bidx")).limit(1))
+    referrals.c.external_id_bidx == bindparam("external_id_bidx"))
+    .order_by(referrals.c.created_at.desc(), referrals.c.id.desc()).limit(1))
 
 
 # HR reads select what `HrRecord` holds, plus the AAD binding of its encrypted fields.

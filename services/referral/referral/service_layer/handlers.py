@@ -24,7 +24,8 @@ from referral.service_layer import messages
 from shared.crypto import BlindIndex, FieldCipher, casefold_strip, strip
 from shared.db.kept import kept_connections
 from shared.ids import new_id
-from shared.messaging import Outbox
+from shared.messaging import CloudEvent, Outbox
+from shared.messaging.outbox import Write
 from shared.webhooks import enqueue_delivery, record_received
 
 
@@ -105,16 +106,18 @@ class ReferralServices:
             link_expires_at=now + timedelta(days=cmd.link_ttl_days), created_at=now)
         with self.single.connect() as conn, conn.begin():
             repo = ReferralRepository(conn, self.cipher)
-            earlier = self.outbox.add_unless(conn, messages.referral_created(referral),
-                                             repo.adding(referral, external_id_bidx=ext_bidx,
-                                                         email_bidx=email_bidx))
+
+            def announced(r: Referral) -> tuple[CloudEvent, Write]:
+                return messages.referral_created(r), repo.adding(
+                    r, external_id_bidx=ext_bidx, email_bidx=email_bidx)
+
+            earlier = self.outbox.add_unless(conn, *announced(referral))
             if earlier is not None:
                 known = str(earlier["employee_subject"])
                 if not self.cipher.is_erased(known):
                     self.cipher.put_back(referral.employee_subject)
                     referral = replace(referral, employee_subject=known)
-                self.outbox.add_with(conn, messages.referral_created(referral), repo.adding(
-                    referral, external_id_bidx=ext_bidx, email_bidx=email_bidx))
+                self.outbox.add_with(conn, *announced(referral))
         return referral, token
 
     def get_for_hr(self, employer_id: str, referral_id: str) -> Referral:

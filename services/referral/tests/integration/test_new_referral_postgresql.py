@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from referral.adapters.orm import referrals
 from shared.db.direct import DirectStatement
@@ -22,8 +22,9 @@ def world(pg_world):
 
 
 @pytest.fixture
-def statements(monkeypatch):
-    """The SQL of every statement run on the driver from here on."""
+def statements(world, monkeypatch):
+    """The SQL of every statement sent to either database from here on: on the driver
+    (`DirectStatement`) or through SQLAlchemy (the key store's reads, say)."""
     ran: list[str] = []
     original = DirectStatement._run
 
@@ -31,8 +32,16 @@ def statements(monkeypatch):
         ran.append(plan.sql)
         return original(self, conn, plan, *args, **kwargs)
 
+    def executed(conn, cursor, statement, *args):
+        ran.append(statement)
+
     monkeypatch.setattr(DirectStatement, "_run", run)
-    return ran
+    engines = (world.services.engine, world.services.cipher.keys.engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", executed)
+    yield ran
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", executed)
 
 
 def written(world) -> tuple[list[tuple[str, str]], list[dict]]:
@@ -61,6 +70,7 @@ def test_an_employee_referred_before_keeps_their_subject(world, statements):
     statements.clear()
     again, _ = world.create_direct(external_id=" E-5 ")
     assert len(statements) == 2  # found the earlier referral, then wrote with its subject
+    # (its key was in this process's cache; another process would read it once more)
     assert again.employee_subject == first.employee_subject
     rows, events = written(world)
     assert rows == [(first.id, first.employee_subject), (again.id, first.employee_subject)]
@@ -80,3 +90,23 @@ def test_an_erased_employee_starts_again_under_a_new_subject(world):
     assert world.hr_get(first.id).json["employee"]["external_id"] == "[erased]"
     with world.services.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(referrals)).scalar_one() == 2
+
+
+def test_the_subject_a_known_employee_did_not_need_goes_to_the_next_new_one(world, monkeypatch):
+    handed_out = []
+    new_subject = world.services.cipher.new_subject
+    monkeypatch.setattr(world.services.cipher, "new_subject",
+                        lambda: handed_out.append(new_subject()) or handed_out[-1])
+    first, _ = world.create_direct(external_id="E-8")
+    again, _ = world.create_direct(external_id="E-8")  # took a subject, gave it back
+    other, _ = world.create_direct(external_id="E-9")
+    assert again.employee_subject == first.employee_subject == handed_out[0]
+    assert other.employee_subject == handed_out[1] == handed_out[2]
+
+
+def test_after_an_erasure_the_employees_later_referrals_share_the_new_subject(world):
+    first, _ = world.create_direct(external_id="E-10")
+    world.services.cipher.erase_subject(first.employee_subject)
+    second, _ = world.create_direct(external_id="E-10")
+    third, _ = world.create_direct(external_id="E-10")
+    assert third.employee_subject == second.employee_subject != first.employee_subject
