@@ -14,14 +14,17 @@ from sqlalchemy import (
     Table,
     bindparam,
     insert,
+    literal_column,
+    or_,
     select,
     text,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
-from shared.db import UtcDateTime, make_engine, single_statements
-from shared.db.direct import _CURSOR, DirectStatement, bound_values
+from shared.db import UtcDateTime, direct, make_engine, single_statements
+from shared.db.direct import _LINK, DirectStatement, bound_values
+from shared.db.direct import _exec_prepared as exec_in_one_call
 
 pytestmark = pytest.mark.integration
 
@@ -186,31 +189,132 @@ def test_a_dead_connection_is_invalidated_and_replaced(pg_engine, autocommit):
         assert ONE.first(conn, {"thing_id": "t1"}) is None
 
 
-def test_a_connections_statements_share_one_cursor_until_an_error_closes_it(pg_engine):
-    with pg_engine.connect() as conn:
+@pytest.fixture
+def one_call(monkeypatch):
+    """Counts the statements run prepared, in libpq's one blocking call (not on the
+    cursor)."""
+    calls = []
+
+    def counted(link, plan, *args):
+        calls.append(plan.sql)
+        return exec_in_one_call(link, plan, *args)
+
+    monkeypatch.setattr(direct, "_exec_prepared", counted)
+    return calls
+
+
+def test_a_connection_keeps_its_link_and_loses_it_with_the_connection(pg_engine, one_call):
+    single = single_statements(pg_engine)
+    with single.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is None
         ADD.execute(conn, thing())
-        cursor = conn.connection.info[_CURSOR]
         assert ONE.first(conn, {"thing_id": "t1"})["size"] == 3
-        conn.commit()
-        assert ONE.first(conn, {"thing_id": "t2"}) is None  # no row left from before
-        assert conn.connection.info[_CURSOR] is cursor
+        link = conn.connection.info[_LINK]
+        assert link.connection is conn.connection.dbapi_connection
         with pytest.raises(IntegrityError):
-            ADD.execute(conn, thing())
-        conn.rollback()
-        assert cursor.closed  # closed with the error, as Connection.execute does
-        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"  # on a new one
-        cursor = conn.connection.info[_CURSOR]
-    with pg_engine.connect() as conn:  # the same pooled connection, the same cursor
-        assert ONE.first(conn, {"thing_id": "t1"})["kind"] == "widget"
-        assert conn.connection.info[_CURSOR] is cursor
-        first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    terminate(pg_engine, first)
-    with pytest.raises(DBAPIError), pg_engine.connect() as conn:
-        ONE.first(conn, {"thing_id": "t1"})
-    with pg_engine.connect() as conn:  # a new connection, a cursor of its own
+            ADD.execute(conn, thing())  # a failed statement keeps the link
+        assert conn.connection.info[_LINK] is link
         assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
-        assert conn.connection.info[_CURSOR] is not cursor
-        assert conn.connection.info[_CURSOR].connection is conn.connection.dbapi_connection
+        first = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    assert len(one_call) == 5  # in autocommit every statement takes the one call
+    terminate(pg_engine, first)
+    with pytest.raises(DBAPIError), single.connect() as conn:
+        ONE.first(conn, {"thing_id": "t1"})
+    with single.connect() as conn:  # a new connection, a link of its own
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
+        assert conn.connection.info[_LINK] is not link
+        assert conn.connection.info[_LINK].connection is conn.connection.dbapi_connection
+
+
+def test_in_a_transaction_statements_go_through_psycopgs_cursor(pg_engine, one_call):
+    """There psycopg begins the transaction (with the connection's isolation level), and
+    a prepared statement found gone would abort it: the cursor runs every statement."""
+    with pg_engine.connect().execution_options(isolation_level="SERIALIZABLE") as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is None
+        assert conn.execute(text("SHOW transaction_isolation")).scalar_one() == "serializable"
+        ADD.execute(conn, thing())
+        conn.rollback()
+    with pg_engine.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is None  # rolled back with it
+    assert one_call == []
+
+
+def prepared(conn) -> list[str]:
+    """The statements DirectStatement prepared on this connection, as the server has them."""
+    return conn.execute(text(
+        "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'bl_direct_%' "
+        "ORDER BY prepare_time")).scalars().all()
+
+
+def test_a_statement_is_prepared_once_a_connection(pg_engine, one_call):
+    with single_statements(pg_engine).connect() as conn:
+        for n in range(3):
+            ADD.execute(conn, thing(id=f"t{n}"))
+            assert ONE.first(conn, {"thing_id": f"t{n}"})["id"] == f"t{n}"
+        statements = prepared(conn)
+        assert len(statements) == 2  # ADD and ONE, numbered for libpq
+        assert "VALUES ($1::VARCHAR, $2::VARCHAR, $3::INTEGER," in statements[0]
+        assert "things.id = $1" in statements[1] and "%" not in statements[1]
+    assert len(one_call) == 6
+
+
+@pytest.mark.parametrize("dropping", [
+    "DEALLOCATE ALL",
+    # psycopg, holding prepared statements of its own, follows an ALTER with its own
+    # DEALLOCATE ALL (the altered table's plans would be stale)
+    "ALTER TABLE things ALTER COLUMN size SET DEFAULT 0",
+], ids=["deallocate", "psycopg after an alter"])
+def test_statements_dropped_behind_its_back_are_prepared_again(pg_engine, one_call,
+                                                               dropping):
+    with single_statements(pg_engine).connect() as conn:
+        ADD.execute(conn, thing())
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
+        for _ in range(6):  # past psycopg's prepare threshold (5): it prepares its own
+            conn.execute(select(things.c.id).where(things.c.id == "t1")).all()
+        assert len(prepared(conn)) == 2
+        conn.exec_driver_sql(dropping)
+        assert prepared(conn) == []
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"  # prepared again
+        ADD.execute(conn, thing(id="t2"))
+        assert len(prepared(conn)) == 2
+    with pg_engine.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t2"})["id"] == "t2"
+
+
+def test_a_percent_sign_a_repeated_bind_and_nulls_survive_numbering(pg_engine, one_call):
+    either = DirectStatement(
+        select(things.c.id, literal_column("'50%'").label("share"))
+        .where(or_(things.c.id == bindparam("key"), things.c.kind == bindparam("key")))
+        .order_by(things.c.id))
+    with single_statements(pg_engine).connect() as conn:
+        ADD.execute(conn, thing(size=None, due_on=None))  # NULLs, then values
+        ADD.execute(conn, thing(id="t2"))
+        ADD.execute(conn, thing(id="t3", kind="gadget", size=None))
+        assert either.all(conn, {"key": "widget"}) == [{"id": "t1", "share": "50%"},
+                                                       {"id": "t2", "share": "50%"}]
+        assert either.all(conn, {"key": "t3"}) == [{"id": "t3", "share": "50%"}]
+        assert [(row["size"], row["due_on"]) for row in (
+            ONE.first(conn, {"thing_id": t}) for t in ("t1", "t2"))] == [
+            (None, None), (3, date(2027, 2, 1))]
+    assert len(one_call) == 7
+    assert "'50%%'" in one_call[3]  # the compiled pyformat SQL, before numbering
+
+
+def test_a_connection_in_another_encoding_runs_statements_on_the_cursor(pg_database_url,
+                                                                        one_call):
+    engine = make_engine(pg_database_url, connect_args={"client_encoding": "LATIN1"})
+    metadata.create_all(engine)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            assert conn.connection.dbapi_connection.autocommit  # prepared, were it UTF-8
+            ADD.execute(conn, thing(kind="wídget"))
+            assert ONE.first(conn, {"thing_id": "t1"}) is None  # kind is not "widget"
+        with engine.connect() as conn:
+            assert conn.execute(select(things.c.kind)).scalar_one() == "wídget"
+            assert conn.execute(text("SHOW client_encoding")).scalar_one() == "LATIN1"
+        assert one_call == []
+    finally:
+        engine.dispose()
 
 
 def terminate(engine, pid: int) -> None:
