@@ -45,6 +45,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.crypto import SYSTEM_SUBJECT, Aad, Erased
 from shared.db import UtcDateTime, mechanism_metadata
+from shared.db.direct import DirectStatement, bound_values
 from shared.db.kept import kept_connections
 from shared.web.auth import current_principal
 from shared.web.problems import Problem
@@ -77,6 +78,9 @@ def _sha256(*parts: bytes) -> str:
     return digest.hexdigest()
 
 
+_RESERVED = ("client_id", "key_hash", "request_hash", "created_at", "expires_at")
+
+
 class IdempotencyStore:
     def __init__(self, engine: Engine, cipher: Any) -> None:
         self.engine = engine
@@ -84,20 +88,24 @@ class IdempotencyStore:
         # The usual case (a new key) and the bookkeeping after the request are each one
         # atomic statement: on PostgreSQL one round trip, no BEGIN/COMMIT around it.
         # Both are built once, their values passed as parameters, and run on connections
-        # kept between requests (`shared.db.kept`).
+        # kept between requests (`shared.db.kept`), straight on the driver
+        # (`shared.db.direct`: a fifth of the request's CPU had gone to running them).
         self.single = kept_connections(engine)
         t = idempotency_keys
         insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        new_row = insert(t)
+        new_row = insert(t).values(bound_values(t, _RESERVED))
         # A new key, or one whose 24 hours are over (then it is as good as new).
-        self._reservation = new_row.on_conflict_do_update(
+        self._reservation = DirectStatement(new_row.on_conflict_do_update(
             index_elements=[t.c.client_id, t.c.key_hash],
             set_={"request_hash": new_row.excluded.request_hash, "status_code": None,
                   "response_ciphertext": None, "created_at": new_row.excluded.created_at,
                   "expires_at": new_row.excluded.expires_at},
-            where=t.c.expires_at <= bindparam("now")).returning(t.c.key_hash)
-        self._completion = update(t).where(t.c.client_id == bindparam("this_client"),
-                                           t.c.key_hash == bindparam("this_key"))
+            where=t.c.expires_at <= bindparam("now", type_=t.c.expires_at.type))
+            .returning(t.c.key_hash))
+        self._completion = DirectStatement(
+            update(t).where(t.c.client_id == bindparam("this_client", type_=t.c.client_id.type),
+                            t.c.key_hash == bindparam("this_key", type_=t.c.key_hash.type))
+            .values(bound_values(t, ("status_code", "response_ciphertext"), prefix="new_")))
 
     @contextmanager
     def _one_statement(self) -> Iterator[Connection]:
@@ -112,7 +120,7 @@ class IdempotencyStore:
                   "created_at": now, "expires_at": now + RETENTION, "now": now}
         for _attempt in range(2):
             with self._one_statement() as conn:
-                if conn.execute(self._reservation, values).first() is not None:
+                if self._reservation.first(conn, values) is not None:
                     return "new", None
             with self.engine.begin() as conn:
                 row = conn.execute(select(t).where(t.c.client_id == client_id,
@@ -134,9 +142,9 @@ class IdempotencyStore:
     def complete(self, client_id: str, key_hash: str, status: int, body: str) -> None:
         sealed = self._seal(client_id, key_hash, body)
         with self._one_statement() as conn:
-            conn.execute(self._completion, {"this_client": client_id, "this_key": key_hash,
-                                            "status_code": status,
-                                            "response_ciphertext": sealed})
+            self._completion.execute(conn, {"this_client": client_id, "this_key": key_hash,
+                                            "new_status_code": status,
+                                            "new_response_ciphertext": sealed})
 
     def release(self, client_id: str, key_hash: str) -> None:
         t = idempotency_keys
