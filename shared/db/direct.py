@@ -1,9 +1,9 @@
-"""Statements run straight on the driver's cursor, for the few hot request paths.
+"""Statements run straight on the driver, for the few hot request paths.
 
 `Connection.execute` spends 40-50 µs of CPU per statement on top of what psycopg needs
 (the execution context, result metadata built from `cursor.description`, ...). On the
 HR read that was a third of the request's CPU. A `DirectStatement` is a Core statement
-compiled once per dialect and run on the cursor of the caller's own SQLAlchemy
+compiled once per dialect and run on the caller's own SQLAlchemy connection's driver
 connection, so it takes part in that connection's transaction as any statement would.
 (In autocommit it opens no SQLAlchemy transaction, where `Connection.execute` would
 open an empty one: `conn.in_transaction()` stays False; nothing else differs.) It keeps
@@ -24,17 +24,25 @@ for the whole round trip, where a cursor's `execute` gives it up at each of its 
 wait and read steps, and under gthread each of those hands the GIL to another of the
 worker's threads and back. The bench's floor row (one read by primary key) went from
 31 to 22-24 context switches a request, and from 0.65 to 0.58-0.62 ms of CPU. Prepared
-by name, once per connection and parameter types, because planning HR's read (a join)
-costs the server about 0.1 ms a time, as much as the rest of its round trip.
+by name, once per connection and parameter types (the first use costs one more round
+trip, the PREPARE), because planning HR's read (a join) costs the server about 0.1 ms a
+time, as much as the rest of its round trip. At most `_MOST` statements are kept
+prepared on a connection; past that the least recently prepared is deallocated.
 Parameters are adapted and rows loaded by psycopg's own adapters (a `Transformer` of
 the connection), exactly as its cursor would. A statement dropped from the connection
 behind our back (psycopg sends `DEALLOCATE ALL` after it sees a `ROLLBACK`, `DROP`,
-`ALTER` or `DISCARD ALL` while it has prepared statements of its own) fails without
-running; in autocommit nothing was begun, so it is prepared again and run. Inside a
-transaction that failure would abort the transaction, so there statements keep to the
-cursor (psycopg begins the transaction with the connection's isolation level and
-prepares what it runs often), as they do on a connection whose client encoding is not
-UTF-8.
+`ALTER` or `DISCARD ALL` while it has prepared statements of its own), or whose plan
+went stale (a column it returns changed type: "cached plan must not change result
+type"), fails without running; in autocommit nothing was begun, so it is prepared
+again and run, once. Inside a transaction that failure would abort the transaction, so
+there statements keep to the cursor (psycopg begins the transaction with the
+connection's isolation level and prepares what it runs often). So they do on an
+autocommit connection inside a transaction begun by hand (`BEGIN` sent as SQL), on a
+connection whose client encoding is not UTF-8, and on one made with
+`prepare_threshold=None`, psycopg's switch for servers reached through a pooler that
+keeps no prepared statements (PgBouncer in transaction mode before 1.21, or without
+`max_prepared_statements`). Names carry the process id (`bl_direct_<pid>_<n>`), so two
+processes behind one pooler never collide.
 
 Only PostgreSQL through psycopg takes the shortcut. Elsewhere (SQLite, the embedded
 development default) the statement simply runs through `Connection.execute`: the same
@@ -50,9 +58,11 @@ results, without a second code path to keep up.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +70,7 @@ from typing import Any
 from psycopg import errors as pg_errors
 from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
+from psycopg.pq import DiagnosticField
 from sqlalchemy import Connection, Table, bindparam, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -68,11 +79,18 @@ from sqlalchemy.sql.elements import BindParameter
 
 Processor = Callable[[Any], Any] | None
 _LINK = "bridgeline.direct"  # the key of a connection's `_Link` in its pool info
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")  # pyformat's binds, and its escaped %
-_NAMES = itertools.count(1)  # prepared statements' names, never used twice in a process
+_PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")  # pyformat's binds, and its escaped %
+_NAMES = itertools.count(1)  # prepared statements' numbers, never used twice in a process
+_MOST = 100  # statements kept prepared on one connection
 _AUTO = PyFormat.AUTO  # what a cursor uses for %(name)s
 _DONE = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
-_GONE = pg_errors.InvalidSqlStatementName  # a prepared statement that was dropped
+_IDLE = pq.TransactionStatus.IDLE
+_BAD = pq.ConnStatus.BAD
+_SQLSTATE = DiagnosticField.SQLSTATE
+# What a statement prepared earlier fails with, without running, when it was dropped
+# behind our back (invalid_sql_statement_name) or its plan went stale
+# (feature_not_supported: "cached plan must not change result type").
+_GONE, _STALE = b"26000", b"0A000"
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a key of `_Link.prepared`
@@ -95,8 +113,10 @@ class _Link:
         self.connection = driver_connection
         self.pgconn = driver_connection.pgconn
         self.transformer = Transformer(driver_connection)
-        self.prepared: dict[tuple[_Plan, tuple[int, ...]], bytes] = {}
-        self.utf8 = driver_connection.info.encoding == "utf-8"
+        # oldest first: past `_MOST` the first is deallocated
+        self.prepared: OrderedDict[tuple[_Plan, tuple[int, ...]], bytes] = OrderedDict()
+        self.prepares = (driver_connection.info.encoding == "utf-8"
+                         and driver_connection.prepare_threshold is not None)
         self._cursor: Any = None
 
     def cursor(self) -> Any:
@@ -107,6 +127,7 @@ class _Link:
     def close(self) -> None:
         if self._cursor is not None:
             self._cursor.close()
+            self._cursor = None
 
 
 class DirectStatement:
@@ -166,7 +187,8 @@ class DirectStatement:
             link = fairy.info[_LINK] = _Link(driver_connection)
         cursor = None
         try:
-            if driver_connection.autocommit and link.utf8:
+            if (driver_connection.autocommit and link.prepares
+                    and link.pgconn.transaction_status == _IDLE):
                 return _exec_prepared(link, plan, values, fetch, every)
             cursor = link.cursor()
             cursor.execute(plan.sql, values)
@@ -178,8 +200,7 @@ class DirectStatement:
             # it, and on a disconnect invalidate this connection and every pooled one
             # from before it, so none is handed out unpinged (`shared.db._ping_when_idle`).
             conn._handle_dbapi_exception(error, plan.sql, values, cursor, None)
-        except BaseException:  # interrupted: the next statement starts afresh
-            fairy.info.pop(_LINK, None)
+        except BaseException:  # interrupted: the next statement gets a fresh cursor
             link.close()
             raise
 
@@ -214,6 +235,9 @@ class DirectStatement:
                         for column in _returned(self.statement))
         sql = str(compiled)
         numbered, order = _numbered(sql)
+        if set(order) != {name for name, _ in binds} or b"%(" in numbered:
+            raise ValueError("DirectStatement could not number this statement's bind "
+                             "parameters; use Connection.execute")
         return _Plan(sql, binds, given, columns, numbered, order)
 
 
@@ -280,16 +304,25 @@ def _exec_prepared(link: _Link, plan: _Plan, values: dict[str, Any], fetch: bool
                    every: bool) -> Any:
     """The statement prepared on the link's connection (once per parameter types, as
     psycopg keys its own) and run in one blocking libpq call; its parameters adapted as
-    a cursor adapts them. Only in autocommit: see the module's docstring."""
+    a cursor adapts them. Only in autocommit, outside any transaction: see the module's
+    docstring."""
     tx = link.transformer
     params = tx.dump_sequence([values[name] for name in plan.order],
                               [_AUTO] * len(plan.order))
     key = (plan, tuple(tx.types or ()))
-    try:
-        result = _run_prepared(link, key, params, tx.formats)
-    except _GONE:  # dropped behind our back, so not run: prepare it again
-        link.prepared.clear()
-        result = _run_prepared(link, key, params, tx.formats)
+    pgconn = link.pgconn
+    name = link.prepared.get(key) or _prepare(link, key)
+    result = pgconn.exec_prepared(name, params, tx.formats)
+    if result.status not in _DONE:
+        state = result.error_field(_SQLSTATE)
+        if state == _GONE:  # dropped behind our back (with every other one): not run
+            link.prepared.clear()
+        elif state == _STALE:  # its plan went stale: not run
+            _deallocate(link, link.prepared.pop(key))
+        else:
+            _check(pgconn, result)
+        result = pgconn.exec_prepared(_prepare(link, key), params, tx.formats)
+        _check(pgconn, result)
     if not fetch:
         return None
     count = result.ntuples
@@ -302,22 +335,32 @@ def _exec_prepared(link: _Link, plan: _Plan, values: dict[str, Any], fetch: bool
         tx.set_pgresult(None)
 
 
-def _run_prepared(link: _Link, key: tuple[_Plan, tuple[int, ...]], params: Any,
-                  formats: Any) -> Any:
-    name = link.prepared.get(key)
-    if name is None:
-        name = b"bl_direct_%d" % next(_NAMES)
-        _check(link.pgconn.prepare(name, key[0].numbered, key[1]))
-        link.prepared[key] = name
-    result = link.pgconn.exec_prepared(name, params, formats)
-    _check(result)
-    return result
+def _prepare(link: _Link, key: tuple[_Plan, tuple[int, ...]]) -> bytes:
+    if len(link.prepared) >= _MOST:
+        _deallocate(link, link.prepared.popitem(last=False)[1])
+    name = b"bl_direct_%d_%d" % (os.getpid(), next(_NAMES))
+    _check(link.pgconn, link.pgconn.prepare(name, key[0].numbered, key[1]))
+    link.prepared[key] = name
+    return name
 
 
-def _check(result: Any) -> None:
-    """A failed statement's result as psycopg's error for it (a cursor raises the same)."""
-    if result.status not in _DONE:
-        raise pg_errors.error_from_result(result, encoding="utf-8")
+def _deallocate(link: _Link, name: bytes) -> None:
+    """Drop a statement from the server; one already gone is no matter."""
+    result = link.pgconn.exec_(b"DEALLOCATE " + name)
+    if result.error_field(_SQLSTATE) != _GONE:
+        _check(link.pgconn, result)
+
+
+def _check(pgconn: Any, result: Any) -> None:
+    """A failed statement's result as psycopg's error for it (a cursor raises the same);
+    a connection lost without a word from the server as an `OperationalError`, as a
+    cursor says it."""
+    if result.status in _DONE:
+        return
+    if result.error_field(_SQLSTATE) is None and pgconn.status == _BAD:
+        raise pg_errors.OperationalError(result.get_error_message("utf-8")
+                                         or "the connection to the server was lost")
+    raise pg_errors.error_from_result(result, encoding="utf-8")
 
 
 def _direct(conn: Connection) -> bool:

@@ -2,6 +2,8 @@
 `Connection.execute`): the same rows as Core gives, the types' own processing, the
 caller's transaction, SQLAlchemy's errors, and a dead connection healed like any other."""
 
+import os
+import socket
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -19,7 +21,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
 from shared.db import UtcDateTime, direct, make_engine, single_statements
@@ -279,6 +281,109 @@ def test_statements_dropped_behind_its_back_are_prepared_again(pg_engine, one_ca
         assert len(prepared(conn)) == 2
     with pg_engine.connect() as conn:
         assert ONE.first(conn, {"thing_id": "t2"})["id"] == "t2"
+
+
+def test_a_stale_plan_is_prepared_again(pg_engine, one_call):
+    """Another connection changes the type of a column the statement returns: the server
+    refuses the old plan ("cached plan must not change result type") without running it,
+    and it is deallocated, prepared again and run."""
+    with single_statements(pg_engine).connect() as conn:
+        ADD.execute(conn, thing())
+        assert ONE.first(conn, {"thing_id": "t1"})["size"] == 3
+        with pg_engine.connect() as other:
+            other.exec_driver_sql("ALTER TABLE things ALTER COLUMN size TYPE BIGINT")
+            other.commit()
+        assert ONE.first(conn, {"thing_id": "t1"})["size"] == 3
+        assert len(prepared(conn)) == 2  # the stale one is gone, not left behind
+    assert len(one_call) == 3
+
+
+def test_past_the_most_kept_the_oldest_statement_is_deallocated(pg_engine, one_call,
+                                                                 monkeypatch):
+    monkeypatch.setattr(direct, "_MOST", 1)
+    with single_statements(pg_engine).connect() as conn:
+        ADD.execute(conn, thing())
+        assert [s.startswith("INSERT") for s in prepared(conn)] == [True]
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
+        assert [s.startswith("SELECT") for s in prepared(conn)] == [True]
+        ADD.execute(conn, thing(id="t2"))
+        assert ONE.first(conn, {"thing_id": "t2"})["id"] == "t2"
+        assert len(prepared(conn)) == 1
+    assert len(one_call) == 4
+
+
+def test_a_transaction_begun_by_hand_keeps_its_statements_on_the_cursor(pg_engine,
+                                                                       one_call):
+    """On an autocommit connection a BEGIN sent as SQL opens a transaction SQLAlchemy does
+    not know of: a prepared statement found gone there would abort it, so the cursor runs
+    the statements, inside it."""
+    with single_statements(pg_engine).connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        ADD.execute(conn, thing())
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
+        conn.exec_driver_sql("ROLLBACK")
+        assert one_call == []
+        assert ONE.first(conn, {"thing_id": "t1"}) is None  # rolled back; prepared again
+    assert len(one_call) == 1
+
+
+def test_without_prepared_statements_statements_run_on_the_cursor(pg_database_url,
+                                                                  one_call):
+    """`prepare_threshold=None` is psycopg's switch for a pooler that keeps no prepared
+    statements: nothing is prepared on the server."""
+    engine = make_engine(pg_database_url, connect_args={"prepare_threshold": None})
+    metadata.create_all(engine)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            ADD.execute(conn, thing())
+            assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
+            assert prepared(conn) == []
+        assert one_call == []
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_lost_without_a_word_is_an_operational_error(pg_engine, one_call):
+    """The socket shut under it: libpq's result carries no SQLSTATE, and the error is the
+    one a cursor raises, an OperationalError, the connection invalidated."""
+    single = single_statements(pg_engine)
+    with single.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is None
+        fd = conn.connection.dbapi_connection.pgconn.socket
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+        with pytest.raises(OperationalError) as failed:
+            ONE.first(conn, {"thing_id": "t1"})
+        assert failed.value.connection_invalidated
+    with single.connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is None
+    assert len(one_call) == 3
+
+
+def test_an_interrupted_statement_keeps_what_is_prepared(pg_engine, one_call,
+                                                         monkeypatch):
+    with single_statements(pg_engine).connect() as conn:
+        assert ONE.first(conn, {"thing_id": "t1"}) is None
+        link = conn.connection.info[_LINK]
+        prepared_before = dict(link.prepared)
+        ADD.execute(conn, thing())
+        monkeypatch.setattr(direct, "_exec_prepared", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            ONE.first(conn, {"thing_id": "t1"})
+        monkeypatch.setattr(direct, "_exec_prepared", exec_in_one_call)
+        assert conn.connection.info[_LINK] is link
+        assert dict(link.prepared).items() >= prepared_before.items()
+        assert ONE.first(conn, {"thing_id": "t1"})["id"] == "t1"
+        assert len(prepared(conn)) == 2
+
+
+def interrupted(*_):
+    raise KeyboardInterrupt
+
+
+def test_numbering_takes_any_bind_name_and_unescapes_percent_signs():
+    assert direct._numbered("SELECT %(a)s, %(b-c)s, %(a)s, '5%%'") == (
+        b"SELECT $1, $2, $1, '5%'", ("a", "b-c"))
 
 
 def test_a_percent_sign_a_repeated_bind_and_nulls_survive_numbering(pg_engine, one_call):
