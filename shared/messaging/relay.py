@@ -1,7 +1,8 @@
 """OutboxRelay: publishes committed outbox rows to RabbitMQ, at least once.
 
-One batch = one database transaction: claim pending rows (row locks), publish each with
-publisher confirms and `mandatory=True`, mark the confirmed ones sent, commit. A crash
+One batch = one database transaction: claim pending rows (row locks), publish them all
+with `mandatory=True` and then wait once for the broker's publisher confirms (not once a
+message), mark the confirmed ones sent, commit. A crash
 between publishing and committing leaves the rows pending, so they are published again:
 consumers deduplicate by event id (the inbox).
 
@@ -38,7 +39,7 @@ import pika
 from sqlalchemy import Connection, Engine, Row, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.messaging.amqp import BROKER_ERRORS, Backoff, ConfirmingPublisher, Outcome
+from shared.messaging.amqp import BROKER_ERRORS, Backoff, ConfirmingPublisher, Message, Outcome
 from shared.messaging.envelope import MESSAGE_CONTENT_TYPE
 from shared.messaging.notify import OutboxListener
 from shared.messaging.outbox import prune_outbox
@@ -157,14 +158,12 @@ class OutboxRelay:
 
     def _publish(self, rows: Sequence[Row[Any]]
                  ) -> tuple[dict[int, Outcome], BaseException | None]:
-        outcomes: dict[int, Outcome] = {}
-        for row in rows:
-            try:
-                outcomes[row.id] = self.publisher.publish(
-                    row.event_type, row.body.encode("utf-8"), message_properties(row))
-            except BROKER_ERRORS as exc:
-                return outcomes, exc
-        return outcomes, None
+        """The whole batch in one wait for the broker's confirms; outcomes by row id."""
+        published = self.publisher.publish_many(
+            [Message(row.event_type, row.body.encode("utf-8"), message_properties(row))
+             for row in rows])
+        outcomes = {rows[index].id: outcome for index, outcome in published.outcomes.items()}
+        return outcomes, published.failure
 
     def _record(self, connection: Connection, rows: Sequence[Row[Any]],
                 outcomes: dict[int, Outcome], now: datetime) -> BatchResult:

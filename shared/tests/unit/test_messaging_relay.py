@@ -21,6 +21,7 @@ from shared.messaging import (
     requeue_parked,
     tracing,
 )
+from shared.messaging.amqp import Published
 from shared.messaging.testing import FakeCipher, migrate_mechanisms
 
 
@@ -46,6 +47,17 @@ class ScriptedPublisher:
             raise answer
         self.published.append((routing_key, body, properties))
         return answer
+
+    def publish_many(self, messages):
+        published = Published()
+        for index, message in enumerate(messages):
+            try:
+                published.outcomes[index] = self.publish(message.routing_key, message.body,
+                                                         message.properties)
+            except pika.exceptions.AMQPError as exc:
+                published.failure = exc
+                break
+        return published
 
     def idle(self, seconds):
         time.sleep(seconds)
