@@ -21,11 +21,19 @@ just before the publish (bare), so a producer held up by the machine does not co
 PostgreSQL checkpoints during each measurement (on a shared server, mostly other
 sessions' CREATE/DROP DATABASE) are printed too, since they stall only the outbox path.
 The paths take turns within each round; the figures are medians over the rounds.
+
+- with --contend N, N busy-loop processes compete for the CPU while the rounds run: a
+  host whose cores other tenants keep busy, reproduced on purpose. Every extra hop of
+  the outbox path (the relay's wake-up and claim, the consumer's transaction) then waits
+  for a core, so the difference grows with N; on 2 cores, N=1 is a half-loaded host and
+  N=2 a saturated one. A run whose producer fell more than `SATURATED_BEHIND` behind its
+  schedule did not hold the rate: the table says so, since then neither path was
+  measured at a steady 200 events/s.
 Clocks: `time.time()` in every process of this one machine. Fresh databases, exchanges
 and queues per run, removed afterwards.
 
     .venv/bin/python bench/events_bench.py [--quick] [--compare-polling] [--rate 200]
-        [--seconds 6] [--rounds 5] [--results FILE]
+        [--seconds 6] [--rounds 5] [--contend N] [--results FILE]
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ PLAIN = "plain"
 EVENT_TYPE = "referral.accepted"
 PREFETCH = 16  # ConsumerRunner's default
 COLLECT_TIMEOUT = 30.0
+SATURATED_BEHIND = 0.5  # seconds a producer may fall behind before the rate is not held
 PATHS = ("plain", "outbox", "polling")
 NAMES = {"plain": "bare pika publish (confirms) → consume + ack",
          "outbox": "commit + outbox → relay → consumer (inbox + effect) committed",
@@ -139,6 +148,12 @@ def plain_consumer_process(amqp_url: str, queue: str, pipe: Pipe) -> None:
             batch, received[:] = list(received), []
             pipe.send(batch)
     connection.close()
+
+
+def busy_loop() -> None:
+    """A competitor for the CPU (--contend): spins until terminated."""
+    while True:
+        pass
 
 
 # -- the producing side (this process) ----------------------------------------------------
@@ -268,14 +283,17 @@ def summarise(measurement: Measurement) -> dict[str, float]:
     return figures
 
 
-def table(rounds: list[dict[str, dict[str, float]]], count: int, rate: float) -> list[str]:
+def table(rounds: list[dict[str, dict[str, float]]], count: int, rate: float,
+          contend: int = 0) -> list[str]:
     def median(side: str, key: str) -> float:
         return statistics.median(r[side][key] for r in rounds)
 
     diff = {q: statistics.median(r["outbox"][q] - r["plain"][q] for r in rounds)
             for q in ("p50", "p95")}
     lines = [f"event latency at {rate:g} events/s, {len(rounds)} round(s) of {count} events "
-             f"per path, medians over the rounds, in ms", "",
+             f"per path, medians over the rounds, in ms"
+             + (f", {contend} busy-loop process(es) competing for the CPU" if contend else ""),
+             "",
              "| path | p50 | p95 | p99 | max | missing | producer behind (max) "
              "| PostgreSQL checkpoints |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -291,6 +309,11 @@ def table(rounds: list[dict[str, dict[str, float]]], count: int, rate: float) ->
               f"p50 {median('outbox', 'to_handler_p50'):.1f} ms, "
               f"p95 {median('outbox', 'to_handler_p95'):.1f} ms; the rest is the consumer's "
               f"transaction (inbox + effect + commit)"]
+    behind = max(r[side]["behind"] for r in rounds for side in r)
+    if behind > 1000 * SATURATED_BEHIND:
+        lines += ["", f"rate not held: a producer fell {behind:.0f} ms behind its schedule "
+                  f"(more than {1000 * SATURATED_BEHIND:.0f} ms), so the machine was "
+                  f"saturated and neither path ran at a steady {rate:g} events/s"]
     lines += ["", f"event latency p95: {median('outbox', 'p95'):.1f} ms through the outbox vs "
               f"{median('plain', 'p95'):.1f} ms bare pika, {diff['p95']:+.1f} ms over "
               f"(aim: under +50 ms)"]
@@ -356,7 +379,10 @@ def measure_rounds(args, databases: dict[str, str], exchange: str,
         else OutboxProducer(databases[path]) for path in paths}
     count = max(1, round(args.rate * args.seconds))
     stats = make_engine(databases["consumer"])
+    competitors = [context.Process(target=busy_loop, daemon=True) for _ in range(args.contend)]
     try:
+        for competitor in competitors:
+            competitor.start()
         for path in paths:  # warm-up: connections, caches, the first relay batches
             producers[path].measure(max(1, round(args.rate * args.warmup)), args.rate,
                                     pipes[path])
@@ -368,6 +394,8 @@ def measure_rounds(args, databases: dict[str, str], exchange: str,
                            for path in order})
         return rounds
     finally:
+        for competitor in competitors:
+            competitor.terminate()
         for producer in producers.values():
             producer.close()
         stats.dispose()
@@ -385,6 +413,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds per path, discarded")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     parser.add_argument("--results", type=Path, help="default: bench/results/events.md")
+    parser.add_argument("--contend", type=int, default=0, metavar="N",
+                        help="N busy-loop processes compete for the CPU during the rounds")
     parser.add_argument("--compare-polling", action="store_true",
                         help="also measure a relay that only polls (listen=False)")
     args = parser.parse_args()
@@ -407,7 +437,7 @@ def main() -> None:
         delete_topology(args.amqp_url, plain_exchange, [PLAIN])
         for url in databases.values():
             drop_database(url)
-    lines = table(rounds, max(1, round(args.rate * args.seconds)), args.rate)
+    lines = table(rounds, max(1, round(args.rate * args.seconds)), args.rate, args.contend)
     print("\n".join(lines))
     if args.results or not args.quick:
         from results_file import write_results
@@ -419,7 +449,8 @@ def main() -> None:
                               "the outbox's NOTIFY, polling every 0.2 s as the fallback",
                               "consumer": "ConsumerRunner defaults (own process)",
                               "databases": "PostgreSQL, producer and consumer each their own",
-                              "broker": "RabbitMQ, quorum queues"}, lines, path=args.results)
+                              "broker": "RabbitMQ, quorum queues",
+                              "competing busy loops": args.contend}, lines, path=args.results)
         print(f"written to {path}")
 
 
