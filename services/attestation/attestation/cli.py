@@ -63,7 +63,9 @@ def rotate() -> None:
     click.echo(kid)
 
 
-@signing_keys.command()
+# A key id is base64url, so one in 64 begins with "-": taken as the argument, not as an
+# option this command does not have.
+@signing_keys.command(context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 def retire(kid: str) -> None:
     """Remove an old key: attestations it signed no longer verify."""
