@@ -24,7 +24,7 @@ The paths take turns within each round; the figures are medians over the rounds.
 Clocks: `time.time()` in every process of this one machine. Fresh databases, exchanges
 and queues per run, removed afterwards.
 
-- with --contend N, N busy-loop processes compete for the CPU while the rounds run: a
+- with --contend N, N busy-loop processes compete for the CPU from the warm-up on: a
   host whose cores other tenants keep busy, reproduced on purpose. Every extra hop of
   the outbox path (the relay's wake-up and claim, the consumer's transaction) may then
   wait for a core, so the difference grows with N; on 2 cores, N=1 is a half-loaded
@@ -51,6 +51,7 @@ from pathlib import Path
 
 import pika
 from sqlalchemy import event, text
+from stack import whole_number
 
 from shared.db import make_engine
 from shared.messaging import CloudEvent, ConsumerRunner, Outbox, OutboxRelay, Topology
@@ -404,12 +405,6 @@ def measure_rounds(args, databases: dict[str, str], exchange: str,
             stop(process, pipe)
 
 
-def non_negative(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"a whole number of processes, 0 or more: {value!r}")
-    return int(value)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -420,7 +415,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds per path, discarded")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     parser.add_argument("--results", type=Path, help="default: bench/results/events.md")
-    parser.add_argument("--contend", type=non_negative, default=0, metavar="N",
+    parser.add_argument("--contend", type=whole_number(least=0), default=0, metavar="N",
                         help="N busy-loop processes compete for the CPU during the rounds")
     parser.add_argument("--compare-polling", action="store_true",
                         help="also measure a relay that only polls (listen=False)")

@@ -44,23 +44,23 @@ START_TIMEOUT = 90.0
 def add_gunicorn_options(parser: argparse.ArgumentParser) -> None:
     """`--web-workers` and `--web-threads`, from WEB_CONCURRENCY and WEB_THREADS as
     `bridgeline up` reads them, and held to the same bounds."""
-    parser.add_argument("--web-workers", type=_count(None),
-                        default=_from_env("WEB_CONCURRENCY", 1, _count(None)),
+    parser.add_argument("--web-workers", type=whole_number(None),
+                        default=_from_env("WEB_CONCURRENCY", 1, whole_number(None)),
                         help="gunicorn workers per service, as `bridgeline up` "
                              "(WEB_CONCURRENCY or 1)")
-    parser.add_argument("--web-threads", type=_count(MAX_WEB_THREADS),
+    parser.add_argument("--web-threads", type=whole_number(MAX_WEB_THREADS),
                         default=_from_env("WEB_THREADS", DEFAULT_WEB_THREADS,
-                                          _count(MAX_WEB_THREADS)),
+                                          whole_number(MAX_WEB_THREADS)),
                         help="threads per gunicorn worker, as `bridgeline up` "
                              f"(WEB_THREADS or {DEFAULT_WEB_THREADS})")
 
 
-def _count(most: int | None) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least 1 (and at most `most`)."""
+def whole_number(most: int | None = None, least: int = 1) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `least` (and at most `most`)."""
     def count(text: str) -> int:
-        value = int(text) if text.strip().isdigit() else 0
-        if value < 1 or (most is not None and value > most):
-            bounds = "of at least 1" if most is None else f"from 1 to {most}"
+        value = int(text) if text.strip().isdigit() else -1
+        if value < least or (most is not None and value > most):
+            bounds = f"of at least {least}" if most is None else f"from {least} to {most}"
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number {bounds}")
         return value
     return count
